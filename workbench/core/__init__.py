@@ -1,0 +1,1 @@
+"""Pure-Python project state: no Qt, no torch."""

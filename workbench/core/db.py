@@ -1,0 +1,115 @@
+"""SQLite connections for a project database: WAL, busy timeout, foreign keys, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from workbench.core.errors import SchemaTooNew, WorkbenchError
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _schema_v1(conn: sqlite3.Connection) -> None:
+    sql = resources.files("workbench.core").joinpath("schema.sql").read_text(encoding="utf-8")
+    for statement in split_statements(sql):
+        conn.execute(statement)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Complete SQL statements of a script, so they can run inside one transaction.
+
+    (executescript would COMMIT the migration's transaction first.)
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        if not pending and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError("schema script ends inside a statement")
+    return statements
+
+
+# Forward migrations: MIGRATIONS[i] takes a database from user_version i to i + 1.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+    """A connection for the calling thread, with the schema brought up to date.
+
+    Connections are not shared across threads; each worker opens its own.
+    """
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise WorkbenchError(f"Cannot open the project database {path}: {exc}.") from exc
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise WorkbenchError(f"{path} is not a readable Workbench database ({exc}).") from exc
+    if mode.lower() != "wal":
+        conn.close()
+        raise WorkbenchError(f"Cannot switch {path} to WAL mode (got {mode!r}).")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if migrate:
+        migrate_schema(conn)
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate_schema(conn: sqlite3.Connection) -> int:
+    """Apply pending forward migrations, each in its own transaction; returns the version."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"This project database has schema version {current}, newer than this "
+            f"Workbench understands ({SCHEMA_VERSION}). Update Workbench to open it."
+        )
+    while current < SCHEMA_VERSION:
+        with transaction(conn):
+            MIGRATIONS[current](conn)
+            current += 1
+            conn.execute(f"PRAGMA user_version = {current}")
+    return current
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return default if row is None else str(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

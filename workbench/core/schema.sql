@@ -137,7 +137,9 @@ CREATE TABLE file_operations (
     label      TEXT NOT NULL,
     created_at TEXT NOT NULL,
     state      TEXT NOT NULL CHECK(state IN ('open', 'done', 'undone')),
-    undone_at  TEXT
+    payload    TEXT,
+    undone_at  TEXT,
+    undo_of    INTEGER REFERENCES file_operations(id)
 );
 
 CREATE TABLE file_moves (

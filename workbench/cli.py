@@ -1,0 +1,384 @@
+"""Headless command line: the same operations as the GUI, one JSON document with --json.
+
+Exit codes: 0 success, 1 bad input or failed operation, 2 usage error. Under --json,
+stdout holds exactly one JSON document; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from workbench import __version__
+from workbench.core.errors import WorkbenchError
+from workbench.core.project import GROUP_BY, Project, ProjectStore
+
+Result = tuple[dict[str, Any], str]
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Accepted before and after the command; SUPPRESS keeps a sub-command from
+    # resetting a value given before it.
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument("--projects-dir", type=Path, default=default,
+                        help="projects folder (default ./projects or $WORKBENCH_PROJECTS)")  # fmt: skip
+    parser.add_argument("--models-dir", type=Path, default=default,
+                        help="trained models folder (default models/ beside the projects folder)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="print exactly one JSON document on stdout")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", description="Workbench headless command line.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _add_common(p, top=False)
+        return p
+
+    p = command("init", "create a project over a source folder and group its images")
+    p.add_argument("name")
+    p.add_argument("--source", type=Path, required=True, help="folder of images to review")
+    p.add_argument("--group-by", choices=GROUP_BY, default="sequence")
+    p.add_argument("--batch-size", type=int, default=None, help="groups per batch (default 100)")
+
+    p = command("scan", "add new images from the project's source folder as groups")
+    p.add_argument("name")
+
+    p = command("status", "groups, decisions, pending crops, labels and models of a project")
+    p.add_argument("name")
+
+    p = command("groups", "list a project's groups with their image paths")
+    p.add_argument("name")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None)
+
+    p = command("decisions", "import or export the seed's legacy decisions CSV")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    for action, help_ in (("import", "import decisions from a CSV (all or nothing)"),
+                          ("export", "export decisions to a CSV")):  # fmt: skip
+        q = dsub.add_parser(action, help=help_, description=help_)
+        _add_common(q, top=False)
+        q.add_argument("name")
+        q.add_argument("file", type=Path)
+
+    p = command("doctor", "check database, files and sidecars agree; --repair fixes what it safely can")
+    p.add_argument("name")
+    p.add_argument("--repair", action="store_true")
+
+    p = command("report", "selection and crop accuracy, counts by action and batch")
+    p.add_argument("name")
+
+    p = command("undo", "undo the last finalize or move operation(s) of a project")
+    p.add_argument("name")
+    p.add_argument("--count", type=int, default=1)
+
+    p = command("demo", "generate a demo project with images, crops and plates")
+    p.add_argument("--name", default="demo")
+    p.add_argument("--groups", type=int, default=24)
+    p.add_argument("--plates", type=int, default=30)
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _store(args: argparse.Namespace) -> ProjectStore:
+    return ProjectStore(args.projects_dir, args.models_dir)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _writing(args: argparse.Namespace, purpose: str) -> Iterator[tuple[Project, Any]]:
+    """Open a project for writing: lock, connect, finish any interrupted moves."""
+    from workbench.core.fileops import FileJournal
+
+    project = _store(args).open(args.name)
+    with project.lock(purpose):
+        conn = project.connect()
+        try:
+            report = FileJournal(conn, project.is_allowed).recover()
+            if report.rolled_forward:
+                _log(f"Finished {report.rolled_forward} file move(s) interrupted earlier.")
+            for problem in report.problems:
+                _log(f"warning: {problem}")
+            yield project, conn
+        finally:
+            conn.close()
+
+
+@contextmanager
+def _reading(args: argparse.Namespace) -> Iterator[tuple[Project, Any]]:
+    project = _store(args).open(args.name)
+    conn = project.connect()
+    try:
+        yield project, conn
+    finally:
+        conn.close()
+
+
+def _scan(project: Project, conn: Any, *, quiet: bool) -> dict[str, Any]:
+    from workbench.core.grouping import iter_groups, known_paths, store_scan
+
+    s = project.settings
+    started = time.perf_counter()
+    first: list[float] = []
+
+    def on_group(group_pk: int, group: Any) -> None:
+        if not first:
+            first.append(time.perf_counter() - started)
+        if not quiet and group_pk % 500 == 0:
+            _log(f"  {group_pk} groups...")
+
+    events = iter_groups(
+        s.source,
+        group_by=s.group_by,
+        max_size=s.max_group_size,
+        gap_seconds=s.sequence_gap_seconds,
+        threshold=s.similarity_threshold,
+        known_paths=known_paths(conn),
+    )
+    summary = store_scan(conn, events, batch_size=s.batch_size, on_group=on_group)
+    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(vars(summary))
+    data["seconds_to_first_group"] = round(first[0], 4) if first else None
+    return data
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> Result:
+    store = _store(args)
+    project = store.create(args.name, args.source, group_by=args.group_by)
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise WorkbenchError("--batch-size must be at least 1.", code="invalid_input")
+        project.settings.batch_size = args.batch_size
+        project.save_settings()
+    _log(f"Created project '{project.name}' in {project.root}; scanning {project.source} ...")
+    with project.lock("workbench init"):
+        conn = project.connect()
+        try:
+            scan = _scan(project, conn, quiet=args.json)
+        finally:
+            conn.close()
+    data = {"project": project.name, "path": str(project.root), "source": str(project.source),
+            "database": str(project.db_path), "scan": scan}  # fmt: skip
+    text = (
+        f"Project '{project.name}' created at {project.root}\n"
+        f"{scan.get('groups', 0)} groups of {scan.get('images', 0)} images in "
+        f"{scan.get('batches', 0)} batch(es); {len(scan.get('skipped', []))} file(s) skipped.\n"
+        f"Next: workbench-gui {project.name}"
+    )
+    return data, text + _skipped_text(scan)
+
+
+def _skipped_text(scan: dict[str, Any]) -> str:
+    skipped = scan.get("skipped") or []
+    lines = [f"\n  skipped {s['path']}: {s['reason']}" for s in skipped[:20]]
+    if len(skipped) > 20:
+        lines.append(f"\n  ... and {len(skipped) - 20} more")
+    return "".join(lines)
+
+
+def cmd_scan(args: argparse.Namespace) -> Result:
+    with _writing(args, "workbench scan") as (project, conn):
+        scan = _scan(project, conn, quiet=args.json)
+    text = f"Added {scan.get('groups', 0)} group(s) of {scan.get('images', 0)} new image(s)."
+    return {"project": project.name, "scan": scan}, text + _skipped_text(scan)
+
+
+def cmd_status(args: argparse.Namespace) -> Result:
+    from workbench.core.reports import project_status
+
+    with _reading(args) as (project, conn):
+        status = project_status(project, conn)
+    folders = ", ".join(f"{k} {v}" for k, v in status["folders"].items())
+    models = ", ".join(f"{k} {v['champion'] or '-'}" for k, v in status["models"].items()) or "none"
+    text = (
+        f"Project {status['project']} ({status['path']})\n"
+        f"  source      {status['source']}\n"
+        f"  groups      {status['groups']} ({status['images']} images, {status['batches']} batches)\n"
+        f"  decided     {status['decided']}, staged {status['staged']}, undecided {status['undecided']}\n"
+        f"  crops       {status['pending_crops']} waiting\n"
+        f"  folders     {folders}\n"
+        f"  labels      {status['labels']['labeled']} labeled, {status['labels']['skipped']} skipped\n"
+        f"  models      {models}\n"
+        f"  skipped     {status['skipped_files']} file(s) could not be used"
+    )
+    return status, text
+
+
+def cmd_groups(args: argparse.Namespace) -> Result:
+    from workbench.core.grouping import load_groups
+
+    with _reading(args) as (project, conn):
+        groups = load_groups(conn, args.batch)
+    if args.limit is not None:
+        groups = groups[: args.limit]
+    items = [g.to_dict() if hasattr(g, "to_dict") else dict(vars(g)) for g in groups]
+    lines = []
+    for g in items:
+        state = g.get("group_id") or "open"
+        lines.append(f"batch {g['batch_number']} #{g['position']} [{state}] {g['reason']}")
+        lines.extend(f"    {img['path']}" for img in g["images"])
+    return {"project": project.name, "groups": items}, "\n".join(lines) or "No groups."
+
+
+def cmd_decisions(args: argparse.Namespace) -> Result:
+    from workbench.core.legacy_csv import export_decisions, import_decisions
+
+    if args.action == "import":
+        with _writing(args, "workbench decisions import") as (project, conn):
+            report = import_decisions(project, conn, args.file)
+        data = {"project": project.name, "imported": report.imported, "warnings": report.warnings}
+        text = f"Imported {report.imported} decision(s) from {args.file}."
+        text += "".join(f"\n  warning line {w.get('line')}: {w.get('reason')}" for w in report.warnings)
+        return data, text
+    with _reading(args) as (project, conn):
+        count = export_decisions(conn, args.file)
+    return {"project": project.name, "exported": count, "file": str(args.file)}, (
+        f"Exported {count} decision(s) to {args.file}."
+    )
+
+
+def cmd_doctor(args: argparse.Namespace) -> Result:
+    from workbench.core import doctor
+
+    if args.repair:
+        with _writing(args, "workbench doctor --repair") as (project, conn):
+            report = doctor.repair(project, conn)
+    else:
+        with _reading(args) as (project, conn):
+            report = doctor.check(project, conn)
+    data = report.to_dict()
+    findings = data.get("findings", [])
+    lines = [f"{'clean' if data.get('clean') else 'problems found'}: {len(findings)} finding(s)"]
+    lines += [f"  [{f['kind']}] {f['message']}" for f in findings]
+    return data, "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> Result:
+    from workbench.core.reports import performance_report
+
+    with _reading(args) as (project, conn):
+        rep = performance_report(conn, project.name)
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v * 100:.1f}%"
+
+    text = (
+        f"AI performance for {project.name}: {rep['decisions']} decision(s)\n"
+        f"  selection accuracy {pct(rep['selection_accuracy'])} ({rep['selection_correct']} correct)\n"
+        f"  crop accuracy      {pct(rep['crop_accuracy'])} ({rep['crop_correct']} of "
+        f"{rep['decisions_with_both_crops']} with both crops)\n"
+        f"  actions            " + ", ".join(f"{k} {v}" for k, v in rep["by_action"].items())
+    )
+    return rep, text
+
+
+def cmd_undo(args: argparse.Namespace) -> Result:
+    from workbench.core.finalize import undo_last
+
+    if args.count < 1:
+        raise WorkbenchError("--count must be at least 1.", code="invalid_input")
+    with _writing(args, "workbench undo") as (project, conn):
+        labels = undo_last(project, conn, args.count)
+    text = "\n".join(f"Undid: {label}" for label in labels) or "Nothing to undo."
+    return {"project": project.name, "undone": labels}, text
+
+
+def cmd_demo(args: argparse.Namespace) -> Result:
+    from workbench.core.demo import generate_demo
+
+    summary = generate_demo(_store(args), args.name, groups=args.groups, plates=args.plates)
+    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(vars(summary))
+    data = json.loads(json.dumps(data, default=str))
+    return data, f"Demo project '{args.name}' ready. Open it with: workbench-gui {args.name}"
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "init": cmd_init,
+    "scan": cmd_scan,
+    "status": cmd_status,
+    "groups": cmd_groups,
+    "decisions": cmd_decisions,
+    "doctor": cmd_doctor,
+    "report": cmd_report,
+    "undo": cmd_undo,
+    "demo": cmd_demo,
+}
+
+
+def _emit_error(as_json: bool, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        err: dict[str, Any] = {"code": code, "message": message}
+        if extra:
+            err.update(extra)
+        print(json.dumps({"error": err}, default=str))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+        for item in (extra or {}).get("errors", [])[:50]:
+            where = f"line {item.get('line')}" + (f", {item['column']}" if item.get("column") else "")
+            print(f"  {where}: {item.get('reason')}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        _emit_error(as_json, "usage", str(exc))
+        if not as_json:
+            parser.print_usage(sys.stderr)
+        return 2
+    if args.command is None:
+        if as_json:
+            _emit_error(True, "usage", "workbench: a COMMAND is required")
+        else:
+            parser.print_help(sys.stderr)
+        return 2
+    try:
+        data, text = COMMANDS[args.command](args)
+    except WorkbenchError as exc:
+        extra = {"errors": exc.errors} if hasattr(exc, "errors") else None
+        _emit_error(as_json, exc.code, exc.message, extra)
+        return 1
+    except KeyboardInterrupt:
+        _emit_error(as_json, "interrupted", "Interrupted; everything committed so far is kept.")
+        return 1
+    except OSError as exc:
+        _emit_error(as_json, "os_error", f"{exc.strerror or exc} ({exc.filename or ''}).")
+        return 1
+    if as_json:
+        print(json.dumps(data, default=str))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

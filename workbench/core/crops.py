@@ -57,7 +57,8 @@ class CropBox:
         return [self.x1, self.y1, self.x2, self.y2]
 
     def to_json(self) -> str:
-        return json.dumps([round(v, 6) for v in self.to_list()])
+        # Unrounded: json writes floats exactly, so the stored box is the box the flags used.
+        return json.dumps(self.to_list())
 
     @property
     def width(self) -> float:

@@ -65,7 +65,11 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         raise WorkbenchError(f"Cannot switch {path} to WAL mode (got {mode!r}).")
     conn.execute("PRAGMA synchronous = NORMAL")
     if migrate:
-        migrate_schema(conn)
+        try:
+            migrate_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
     return conn
 
 
@@ -99,7 +103,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

@@ -83,10 +83,18 @@ class Decision:
             raise InvalidInput(f"user_action {self.user_action!r} is not approve, crop or reject")
         if not 1 <= len(self.images) <= 4:
             raise InvalidInput(f"a group has 1 to 4 images, not {len(self.images)}")
+        if not all(isinstance(name, str) and name for name in self.images):
+            raise InvalidInput("every image of a group needs a non-empty file name")
+        if not PROJECT_NAME_RE.match(self.project_id or ""):
+            raise InvalidInput(f"project_id {self.project_id!r} is not a valid project name")
+        if self.ai_crop_accepted is not None and not isinstance(self.ai_crop_accepted, bool):
+            raise InvalidInput("ai_crop_accepted must be True, False or empty")
         for name, idx in (("user_selected_index", self.user_selected_index),
                           ("ai_selected_index", self.ai_selected_index)):  # fmt: skip
             if idx is None:
                 continue
+            if isinstance(idx, bool) or not isinstance(idx, int):
+                raise InvalidInput(f"{name} {idx!r} is not a whole number")
             if not 0 <= idx <= 3:
                 raise InvalidInput(f"{name} {idx} is outside 0-3")
             if idx >= len(self.images):
@@ -112,7 +120,7 @@ class Decision:
             "group_id": self.group_id,
             "timestamp": self.timestamp,
             "project_id": self.project_id,
-            "directory": self.directory,
+            "directory": self.directory or None,
             "batch_number": self.batch_number,
             "images": json.dumps(self.images),
             "ai_selected_index": self.ai_selected_index,

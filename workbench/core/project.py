@@ -54,7 +54,6 @@ class ProjectSettings:
     max_group_size: int = 4
     sequence_gap_seconds: float = 10.0
     similarity_threshold: int = 10
-    crop_tolerance: float = 0.05
     created: str = field(default_factory=iso_utc)
     schema_version: int = db.SCHEMA_VERSION
 
@@ -72,7 +71,7 @@ class ProjectSettings:
                 "sequence_gap_seconds": self.sequence_gap_seconds,
                 "similarity_threshold": self.similarity_threshold,
             },
-            "review": {"batch_size": self.batch_size, "crop_tolerance": self.crop_tolerance},
+            "review": {"batch_size": self.batch_size},
         }
 
     @classmethod
@@ -93,7 +92,6 @@ class ProjectSettings:
                 sequence_gap_seconds=float(grouping.get("sequence_gap_seconds", 10.0)),
                 similarity_threshold=int(grouping.get("similarity_threshold", 10)),
                 batch_size=int(review.get("batch_size", 100)),
-                crop_tolerance=float(review.get("crop_tolerance", 0.05)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"{where} is malformed ({exc}); fix or restore it.") from exc

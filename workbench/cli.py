@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("name")
         q.add_argument("file", type=Path)
 
-    p = command("doctor", "check database, files and sidecars agree; --repair fixes what it safely can")
+    p = command(
+        "doctor", "check database, files and sidecars agree; --repair fixes what it safely can"
+    )
     p.add_argument("name")
     p.add_argument("--repair", action="store_true")
 
@@ -188,7 +190,7 @@ def cmd_init(args: argparse.Namespace) -> Result:
     text = (
         f"Project '{project.name}' created at {project.root}\n"
         f"{scan.get('groups', 0)} groups of {scan.get('images', 0)} images in "
-        f"{scan.get('batches', 0)} batch(es); {len(scan.get('skipped', []))} file(s) skipped.\n"
+        f"{len(scan.get('batches', []))} batch(es); {len(scan.get('skipped', []))} file(s) skipped.\n"
         f"Next: workbench-gui {project.name}"
     )
     return data, text + _skipped_text(scan)
@@ -254,7 +256,9 @@ def cmd_decisions(args: argparse.Namespace) -> Result:
             report = import_decisions(project, conn, args.file)
         data = {"project": project.name, "imported": report.imported, "warnings": report.warnings}
         text = f"Imported {report.imported} decision(s) from {args.file}."
-        text += "".join(f"\n  warning line {w.get('line')}: {w.get('reason')}" for w in report.warnings)
+        text += "".join(
+            f"\n  warning line {w.get('line')}: {w.get('reason')}" for w in report.warnings
+        )
         return data, text
     with _reading(args) as (project, conn):
         count = export_decisions(conn, args.file)
@@ -331,7 +335,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Result]] = {
 }
 
 
-def _emit_error(as_json: bool, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
+def _emit_error(
+    as_json: bool, code: str, message: str, extra: dict[str, Any] | None = None
+) -> None:
     if as_json:
         err: dict[str, Any] = {"code": code, "message": message}
         if extra:
@@ -340,7 +346,9 @@ def _emit_error(as_json: bool, code: str, message: str, extra: dict[str, Any] | 
     else:
         print(f"error: {message}", file=sys.stderr)
         for item in (extra or {}).get("errors", [])[:50]:
-            where = f"line {item.get('line')}" + (f", {item['column']}" if item.get("column") else "")
+            where = f"line {item.get('line')}" + (
+                f", {item['column']}" if item.get("column") else ""
+            )
             print(f"  {where}: {item.get('reason')}", file=sys.stderr)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -141,30 +141,25 @@ def _reading(args: argparse.Namespace) -> Iterator[tuple[Project, Any]]:
 
 
 def _scan(project: Project, conn: Any, *, quiet: bool) -> dict[str, Any]:
-    from workbench.core.grouping import iter_groups, known_paths, store_scan
+    from workbench.core.grouping import scan_into
 
     s = project.settings
-    started = time.perf_counter()
-    first: list[float] = []
 
     def on_group(group_pk: int, group: Any) -> None:
-        if not first:
-            first.append(time.perf_counter() - started)
-        if not quiet and group_pk % 500 == 0:
+        if not quiet and group_pk % 1000 == 0:
             _log(f"  {group_pk} groups...")
 
-    events = iter_groups(
+    summary = scan_into(
+        conn,
         s.source,
         group_by=s.group_by,
         max_size=s.max_group_size,
         gap_seconds=s.sequence_gap_seconds,
         threshold=s.similarity_threshold,
-        known_paths=known_paths(conn),
+        batch_size=s.batch_size,
+        on_group=on_group,
     )
-    summary = store_scan(conn, events, batch_size=s.batch_size, on_group=on_group)
-    data = summary.to_dict() if hasattr(summary, "to_dict") else dict(vars(summary))
-    data["seconds_to_first_group"] = round(first[0], 4) if first else None
-    return data
+    return summary.to_dict()
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -239,7 +234,7 @@ def cmd_groups(args: argparse.Namespace) -> Result:
         groups = load_groups(conn, args.batch)
     if args.limit is not None:
         groups = groups[: args.limit]
-    items = [g.to_dict() if hasattr(g, "to_dict") else dict(vars(g)) for g in groups]
+    items = [asdict(g) for g in groups]
     lines = []
     for g in items:
         state = g.get("group_id") or "open"

@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(q, top=False)
         q.add_argument("name")
         q.add_argument("file", type=Path)
+        if action == "export":
+            q.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
     p = command(
         "doctor", "check database, files and sidecars agree; --repair fixes what it safely can"
@@ -244,7 +246,8 @@ def cmd_groups(args: argparse.Namespace) -> Result:
 
 
 def cmd_decisions(args: argparse.Namespace) -> Result:
-    from workbench.core.legacy_csv import export_decisions, import_decisions
+    from workbench.core.legacy_csv import import_decisions
+    from workbench.core.legacy_csv_export import export_decisions
 
     if args.action == "import":
         with _writing(args, "workbench decisions import") as (project, conn):
@@ -255,6 +258,11 @@ def cmd_decisions(args: argparse.Namespace) -> Result:
             f"\n  warning line {w.get('line')}: {w.get('reason')}" for w in report.warnings
         )
         return data, text
+    if args.file.exists() and not args.overwrite:
+        raise WorkbenchError(
+            f"{args.file} already exists; choose another name or pass --overwrite.",
+            code="invalid_input",
+        )
     with _reading(args) as (project, conn):
         count = export_decisions(conn, args.file)
     return {"project": project.name, "exported": count, "file": str(args.file)}, (

@@ -19,9 +19,9 @@ from workbench.core.legacy_csv import (
     ALL_COLUMNS,
     CSV_COLUMNS,
     CsvImportError,
-    export_decisions,
     import_decisions,
 )
+from workbench.core.legacy_csv_export import export_decisions
 from workbench.core.project import ProjectStore
 
 SEED_HEADER = [

@@ -15,6 +15,7 @@ from workbench.core import db
 from workbench.core.decisions import PROJECT_NAME_RE
 from workbench.core.errors import InvalidInput, ProjectExists, ProjectNotFound, UnsafePath
 from workbench.core.lock import ProjectLock
+from workbench.core.safe_io import fsync_dir
 from workbench.core.timeutil import iso_utc
 
 ROUTING_FOLDERS = ("selected", "crop", "crop_auto", "crop_cropped", "delete_staging")
@@ -116,20 +117,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 class Project:

@@ -1,0 +1,185 @@
+"""The main window: a stack of views (the project overview for now), menus, key map, status."""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+import workbench
+from workbench.ui.keys import KeyBinding, dispatch, hint_line
+from workbench.ui.project_overview import ProjectOverview
+from workbench.ui.session import ProjectSession
+from workbench.ui.widgets.key_overlay import KeyMapOverlay
+
+
+class View(Protocol):
+    """What the window needs from a view widget (besides being a QWidget)."""
+
+    title: str
+
+    def bindings(self) -> list[KeyBinding]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class MainWindow(QMainWindow):
+    """One open project. Closing the window releases the project's lock.
+
+    Views are widgets with `title`, `bindings()` and `shutdown()`; later views (reviewer,
+    crop, plates, training) are added with `add_view` and get a View menu entry.
+    """
+
+    openProjectRequested = Signal()
+
+    def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.project = session.project
+        self.setWindowTitle(f"{self.project.name} — Workbench")
+        self.views = QStackedWidget(self)
+        self._view_widgets: list[QWidget] = []
+        self.views.setObjectName("views")
+        self.hints = QLabel(self)
+        self.hints.setObjectName("keyHints")
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.views, 1)
+        layout.addWidget(self.hints)
+        self.setCentralWidget(central)
+        self.overlay = KeyMapOverlay(central)
+        self._build_menus()
+        self.overview = ProjectOverview(self.project, self)
+        self.overview.failed.connect(self._show_problem)
+        self.overview.refreshed.connect(self._update_status)
+        self.add_view(self.overview, "Ctrl+1")
+        self.statusBar().showMessage(f"Opened {self.project.root}")
+        for problem in session.recovery.problems:
+            self._show_problem(problem)
+        self.overview.refresh()
+        self.resize(1280, 720)
+
+    # -- views ---------------------------------------------------------------------------
+
+    def add_view(self, widget: QWidget, shortcut: str) -> None:
+        """Add a view (a QWidget that is also a `View`) with a View-menu entry."""
+        self.views.addWidget(widget)
+        self._view_widgets.append(widget)
+        action = QAction(cast(View, widget).title, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda: self.show_view(widget))
+        self.view_menu.insertAction(self._views_end, action)
+        self.show_view(self._view_widgets[self.views.currentIndex()])
+
+    def current_view(self) -> View:
+        return cast(View, self._view_widgets[self.views.currentIndex()])
+
+    def show_view(self, widget: QWidget) -> None:
+        self.views.setCurrentWidget(widget)
+        view = cast(View, widget)
+        bindings = view.bindings()
+        self.hints.setText(
+            "   " + hint_line(bindings[:2]) + "     ? / F1  all keys     Ctrl+Q  quit"
+        )
+        self.overlay.set_sections(
+            [
+                (view.title, [(b.label, b.description) for b in bindings]),
+                ("Everywhere", [(b.label, b.description) for b in self.window_bindings()]),
+            ]
+        )
+
+    def window_bindings(self) -> list[KeyBinding]:
+        return [
+            KeyBinding(("?", "F1"), "show or hide this key map", self.overlay.toggle),
+            KeyBinding(
+                ("Ctrl+O",), "open or create another project", self.openProjectRequested.emit
+            ),
+            KeyBinding(("Ctrl+Q",), "quit (nothing is pending in this view)", self.close),
+        ]
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self.overlay.isVisible():
+            if event.key() not in (
+                Qt.Key.Key_Shift,
+                Qt.Key.Key_Control,
+                Qt.Key.Key_Alt,
+                Qt.Key.Key_Meta,
+            ):
+                self.overlay.hide()
+            return
+        if dispatch(self.current_view().bindings(), event):
+            return
+        if dispatch(self.window_bindings(), event):
+            return
+        super().keyPressEvent(event)
+
+    # -- menus and status ----------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(
+            file_menu, "&Open or create project…", "Ctrl+O", self.openProjectRequested.emit
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", "Ctrl+Q", self.close)
+        self.view_menu = self.menuBar().addMenu("&View")
+        self._views_end = self.view_menu.addSeparator()  # views are listed above it
+        self._action(self.view_menu, "&Reload from database", "F5", lambda: self.overview.refresh())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keys", "F1", self.overlay.toggle)
+        self._action(help_menu, "&About Workbench", None, self._about)
+
+    def _action(self, menu, text: str, shortcut: str | None, slot) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Workbench",
+            f"Workbench {workbench.__version__}\n\nKeyboard-first image curation and training.\n"
+            f"Project folder: {self.project.root}",
+        )
+
+    def _update_status(self) -> None:
+        b = self.overview.browser
+        self.statusBar().showMessage(
+            f"{self.project.name}: {b.group_count} group(s)   ·   {self.project.root}"
+        )
+
+    def _show_problem(self, message: str) -> None:
+        """A sentence in the status bar and in a window-modal box that does not block."""
+        self.statusBar().showMessage(message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Workbench", message, parent=self)
+        box.setObjectName("problemBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- closing -------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop every worker of this window and release the project lock (idempotent)."""
+        for widget in self._view_widgets:
+            cast(View, widget).shutdown()
+        self.session.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

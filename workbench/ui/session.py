@@ -1,0 +1,81 @@
+"""An open project in the GUI: its lock held, interrupted moves finished, in the recent list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.fileops import FileJournal, RecoveryReport
+from workbench.core.grouping import scan_into
+from workbench.core.lock import ProjectLock
+from workbench.core.project import Project, ProjectStore
+from workbench.ui.settings import add_recent_project
+
+LOCK_PURPOSE = "gui"
+
+
+@dataclass
+class ProjectSession:
+    """A project this process holds the lock of, until `close()`."""
+
+    project: Project
+    lock: ProjectLock
+    recovery: RecoveryReport = field(default_factory=RecoveryReport)
+
+    def close(self) -> None:
+        self.lock.release()
+
+
+def open_session(store: ProjectStore, name: str) -> ProjectSession:
+    """Open and lock a project, finishing file moves a crash interrupted.
+
+    Raises ProjectNotFound, ProjectLocked (its message names the holder) or another
+    WorkbenchError with a sentence for the user.
+    """
+    project = store.open(name)
+    lock = project.lock(LOCK_PURPOSE).acquire()
+    try:
+        conn = project.connect()
+        try:
+            report = FileJournal(conn, project.is_allowed).recover()
+        finally:
+            conn.close()
+    except BaseException:
+        lock.release()
+        raise
+    add_recent_project(project.root)
+    return ProjectSession(project, lock, report)
+
+
+def create_and_scan(
+    store: ProjectStore,
+    name: str,
+    source: Path,
+    group_by: str,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> str:
+    """Create a project over `source` and group its images; returns the project's name.
+
+    Runs on a worker thread (no Qt here); `progress(stage, groups found, 0)` while scanning.
+    """
+    report = progress or (lambda stage, done, total: None)
+    project = store.create(name, source, group_by=group_by)
+    s = project.settings
+    report(f"Grouping the images of {project.source}", 0, 0)
+    with project.lock("gui: first scan"):
+        conn = project.connect()
+        try:
+            scan_into(
+                conn,
+                project.source,
+                group_by=s.group_by,
+                max_size=s.max_group_size,
+                gap_seconds=s.sequence_gap_seconds,
+                threshold=s.similarity_threshold,
+                batch_size=s.batch_size,
+                on_group=lambda pk, group: report(f"Grouping images: {pk} groups so far", pk, 0),
+            )
+        finally:
+            conn.close()
+    return project.name

@@ -1,0 +1,1 @@
+"""Reusable widgets: image tiles, the key-map overlay."""

@@ -1,9 +1,11 @@
 """Staged reviewer choices and finalize: decision rows plus journaled moves, per seed 002's routing.
 
 A choice is committed the moment the user makes it (`stage_choice`), so a crash loses
-nothing. `finalize_groups` turns staged choices into `ai_decisions` rows and moves every
-image of each group to where ARCHITECTURE.md's routing table says, in one transaction
-with the journal intents; the moves follow. `undo_last` reverses finalizes (rows and files).
+nothing. `finalize_groups` turns staged choices into `ai_decisions` rows and plans, in the
+same transaction, every move (each image of each group to where ARCHITECTURE.md's routing
+table says, with its companions) and every sidecar write; the journal then carries them
+out, and `FileJournal.recover` finishes them after a crash. `undo_last` reverses finalizes
+(rows, files and sidecars).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,9 +22,9 @@ from workbench.core.crops import CropBox
 from workbench.core.db import transaction
 from workbench.core.decisions import Decision, insert_decision, make_group_id
 from workbench.core.errors import InvalidInput
-from workbench.core.fileops import FileJournal, StepHook
+from workbench.core.fileops import FileJournal, StepHook, durable
 from workbench.core.project import Project
-from workbench.core.sidecar import SIDECAR_SUFFIX, Sidecar, sidecar_path, write_sidecar
+from workbench.core.sidecar import SIDECAR_SUFFIX, Sidecar, sidecar_path
 from workbench.core.timeutil import iso_utc, utc_now
 
 
@@ -80,7 +82,9 @@ def stage_choice(conn: sqlite3.Connection, group_pk: int, choice: StagedChoice) 
     if choice.user_action not in ("approve", "crop", "reject"):
         raise InvalidInput(f"Unknown action {choice.user_action!r}.")
     if not 0 <= choice.user_selected_index < n:
-        raise InvalidInput(f"Image {choice.user_selected_index + 1} does not exist in a group of {n}.")
+        raise InvalidInput(
+            f"Image {choice.user_selected_index + 1} does not exist in a group of {n}."
+        )
     if choice.ai_selected_index is not None and not 0 <= choice.ai_selected_index < n:
         raise InvalidInput(f"AI index {choice.ai_selected_index} is outside the group of {n}.")
     conn.execute(
@@ -141,9 +145,7 @@ def _load_group(conn: sqlite3.Connection, group_pk: int) -> _GroupRow:
         "SELECT path, width, height FROM group_images WHERE group_pk = ? ORDER BY position",
         (group_pk,),
     ).fetchall()
-    return _GroupRow(
-        g[0], g[1], g[2], g[3], [(Path(r[0]), r[1], r[2]) for r in imgs]
-    )
+    return _GroupRow(g[0], g[1], g[2], g[3], [(Path(r[0]), r[1], r[2]) for r in imgs])
 
 
 def route_for(choice: StagedChoice) -> tuple[str, bool | None]:
@@ -160,6 +162,40 @@ def route_for(choice: StagedChoice) -> tuple[str, bool | None]:
     return "selected", None
 
 
+def own_sidecar(project: Project, path: Path) -> bool:
+    """True for a `.decision` file directly in the project's crop/ or crop_auto/: one of ours."""
+    path = Path(path)
+    folders = (project.folder("crop"), project.folder("crop_auto"))
+    return path.suffix == SIDECAR_SUFFIX and path.parent in folders
+
+
+def sidecar_bytes(image: Path, sidecar: Sidecar) -> bytes:
+    """The bytes `write_sidecar(image, sidecar)` would write, for a journaled write."""
+    if sidecar.image is None:
+        sidecar = replace(sidecar, image=Path(image).name)
+    text = json.dumps(sidecar.to_dict(), indent=2, allow_nan=False) + "\n"
+    return text.encode("utf-8")
+
+
+def journal_for(
+    project: Project, conn: sqlite3.Connection, step_hook: StepHook | None = None
+) -> FileJournal:
+    """A FileJournal confined to the project: only its own sidecars are removable, and no
+    scanned image ever rides along as another image's companion."""
+
+    def scanned(path: Path) -> bool:
+        sql = "SELECT 1 FROM group_images WHERE path = ? LIMIT 1"
+        return conn.execute(sql, (str(path),)).fetchone() is not None
+
+    return FileJournal(
+        conn,
+        project.is_allowed,
+        step_hook=step_hook,
+        keep_out=scanned,
+        removable=lambda p: own_sidecar(project, p),
+    )
+
+
 def finalize_groups(
     project: Project,
     conn: sqlite3.Connection,
@@ -168,43 +204,37 @@ def finalize_groups(
     now: datetime | None = None,
     step_hook: StepHook | None = None,
 ) -> FinalizeResult:
-    """Write one ai_decisions row per staged group and move its files; all or nothing.
+    """The rows written and files moved, after finalizing the staged groups; all or nothing.
 
-    Raises InvalidInput, changing nothing, when a group has no staged choice, is already
-    finalized, or an image is missing.
+    Raises InvalidInput (or FileOperationError), changing nothing, when a group has no
+    staged choice, is already finalized, or an image is missing or cannot be moved.
     """
     pks = list(dict.fromkeys(group_pks))
     if not pks:
         raise InvalidInput("There are no groups to finalize.")
     moment = now or utc_now()
     timestamp = iso_utc(moment)
-    journal = FileJournal(conn, project.is_allowed, step_hook=step_hook)
+    journal = journal_for(project, conn, step_hook)
     routes: list[Route] = []
-    with transaction(conn):
+    # FULL sync for this commit: the plan must be on disk before any file moves.
+    with durable(conn), transaction(conn):
         choices = staged_choices(conn, pks)
         missing = [pk for pk in pks if pk not in choices]
         if missing:
             raise InvalidInput(
                 f"{len(missing)} group(s) have no decision yet; decide them before finalizing."
             )
-        group_ids: list[str] = []
-        op = journal.open_operation(
-            f"finalize {len(pks)} group(s)", payload={"kind": "finalize", "group_pks": pks}
-        )
+        op = journal.open_operation(f"finalize {len(pks)} group(s)")
         for pk in pks:
             group = _load_group(conn, pk)
             if group.group_id is not None:
                 raise InvalidInput(f"Group {pk} is already finalized as {group.group_id}.")
-            routes.append(_finalize_one(project, conn, journal, op, group, choices[pk], timestamp, moment))
-            group_ids.append(routes[-1].group_id)
-        conn.execute(
-            "UPDATE file_operations SET payload = ? WHERE id = ?",
-            (json.dumps({"kind": "finalize", "group_pks": pks, "group_ids": group_ids}), op),
-        )
-    # Sidecars first: the image that follows finds its sidecar waiting, even after a crash.
-    for route in routes:
-        if route.sidecar is not None:
-            write_sidecar(route.chosen, route.sidecar)
+            route = _finalize_one(project, conn, journal, op, group, choices[pk], timestamp, moment)
+            routes.append(route)
+        group_ids = [r.group_id for r in routes]
+        journal.set_payload(op, {"kind": "finalize", "group_pks": pks, "group_ids": group_ids})
+        journal.step("planned", op)  # a kill here rolls everything back
+    journal.step("committed", op)
     moved = journal.execute(op)
     counts: dict[str, int] = {}
     for route in routes:
@@ -230,9 +260,15 @@ def _finalize_one(
     chosen_index = choice.user_selected_index
     if choice.user_action == "reject":
         chosen_index = choice.ai_selected_index if choice.ai_selected_index is not None else 0
+    if not 0 <= chosen_index < len(paths):  # the group lost images after the choice was made
+        raise InvalidInput(
+            f"Group {group.pk} has no image {chosen_index + 1}; rescan and decide it again."
+        )
     _, width, height = group.images[chosen_index]
     if not width or not height:
-        raise InvalidInput(f"The size of {paths[chosen_index].name} is unknown; rescan the project.")
+        raise InvalidInput(
+            f"The size of {paths[chosen_index].name} is unknown; rescan the project."
+        )
     directory = Path(os.path.commonpath([str(p.parent) for p in paths]))
     folder, accepted = route_for(choice)
     decision = Decision(
@@ -258,6 +294,7 @@ def _finalize_one(
     chosen_dst = paths[chosen_index]
     for i, path in enumerate(paths):
         target = folder if i == chosen_index else "delete_staging"
+        # The sidecar's name is reserved with the image's, so it can never replace a file.
         suffixes = (SIDECAR_SUFFIX,) if (i == chosen_index and sidecar_needed) else ()
         dst = journal.plan_move(op, path, project.folder(target), reserve_suffixes=suffixes)
         if i == chosen_index:
@@ -276,48 +313,58 @@ def _finalize_one(
             ai_crop_coords=choice.ai_crop,
             image=chosen_dst.name,
         )
+        # Journaled with the moves, so a crash after the commit cannot leave it unwritten.
+        journal.plan_write(op, sidecar_path(chosen_dst), sidecar_bytes(chosen_dst, sidecar))
     return Route(group_id, chosen_dst, folder, accepted, sidecar)
 
 
 # -- undo ------------------------------------------------------------------------------
 
-RowReverter = Callable[[sqlite3.Connection, dict[str, object], dict[str, Path]], list[Path]]
+# Reverts an operation's rows: (conn, its payload, {moved_to: moved_back_to}).
+RowReverter = Callable[[sqlite3.Connection, dict[str, object], dict[str, Path]], None]
 
 
 def _revert_finalize(
     conn: sqlite3.Connection, payload: dict[str, object], back: dict[str, Path]
-) -> list[Path]:
-    """Delete the finalize's rows (staged choices stay); returns sidecars to remove."""
-    group_ids = [str(g) for g in payload.get("group_ids", [])]  # type: ignore[union-attr]
-    sidecars: list[Path] = []
+) -> None:
+    """Delete the finalize's rows; staged choices stay, so the groups can be finalized again."""
+    group_ids = [str(g) for g in payload.get("group_ids", [])]  # type: ignore[attr-defined]
     for gid in group_ids:
-        for (current,) in conn.execute(
-            "SELECT current_path FROM decision_files WHERE group_id = ?", (gid,)
-        ).fetchall():
-            sidecars.append(sidecar_path(Path(current)))
+        rows = conn.execute(
+            "SELECT original_path, current_path FROM decision_files WHERE group_id = ?", (gid,)
+        ).fetchall()
+        for original, current in rows:
+            returned = back.get(current)
+            if returned is not None and str(returned) != original:
+                # The original name was taken meanwhile: the group must point at the image
+                # that came back, never at the newcomer now bearing the old name.
+                conn.execute(
+                    "UPDATE group_images SET path = ? WHERE path = ?", (str(returned), original)
+                )
+        # Cascades to decision_files and decision_extras; groups.group_id becomes NULL.
         conn.execute("DELETE FROM ai_decisions WHERE group_id = ?", (gid,))
-    return sidecars
 
 
 # Later work (crop submits, restores) registers its own reverters by payload kind.
 REVERTERS: dict[str, RowReverter] = {"finalize": _revert_finalize}
 
 
-def undo_last(project: Project, conn: sqlite3.Connection, count: int = 1) -> list[str]:
-    """Undo the last `count` journaled operations (rows and files); returns their labels."""
-    journal = FileJournal(conn, project.is_allowed)
+def undo_last(
+    project: Project, conn: sqlite3.Connection, count: int = 1, *, step_hook: StepHook | None = None
+) -> list[str]:
+    """The labels of the last `count` operations, after undoing them (rows, files, sidecars).
+
+    Sidecars are removed only from the project's crop/ and crop_auto/, and only while they
+    hold what finalize wrote; everything else stays. Raises FileOperationError, changing
+    nothing, when a file is no longer where the operation put it.
+    """
+    journal = journal_for(project, conn, step_hook)
     labels = dict(journal.undoable(limit=count))
-    to_remove: list[Path] = []
 
     def revert(c: sqlite3.Connection, op_id: int, back: dict[str, Path]) -> None:
-        payload = journal.payload(op_id) or {}
+        payload = journal.payload(op_id)
         reverter = REVERTERS.get(str(payload.get("kind")))
         if reverter is not None:
-            to_remove.extend(reverter(c, payload, back))
+            reverter(c, payload, back)
 
-    undone = journal.undo(count, revert_rows=revert)
-    for path in to_remove:
-        # Our own sidecars: the database no longer holds the decision they point to.
-        if path.suffix == SIDECAR_SUFFIX and project.is_allowed(path):
-            path.unlink(missing_ok=True)
-    return [labels[i] for i in undone]
+    return [labels[i] for i in journal.undo(count, revert_rows=revert)]

@@ -22,9 +22,9 @@ from workbench.core import safe_io
 from workbench.core.db import transaction
 from workbench.core.errors import FileOperationError, UnsafePath, WorkbenchError
 from workbench.core.safe_io import PARTIAL_SUFFIX, durable, partial_path, same_content
+from workbench.core.sidecar import SIDECAR_SUFFIX
 from workbench.core.timeutil import iso_utc
 
-SIDECAR_SUFFIX = ".decision"
 # Journaled writes and removes carry the file's bytes in the database: small own files only.
 MAX_STORED_BYTES = 1 << 20
 # Images are grouped on their own, so they never ride along as another image's companion.

@@ -10,11 +10,10 @@ out, and `FileJournal.recover` finishes them after a crash. `undo_last` reverses
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from workbench.core.decisions import Decision, insert_decision, make_group_id
 from workbench.core.errors import InvalidInput
 from workbench.core.fileops import FileJournal, StepHook, durable
 from workbench.core.project import Project
-from workbench.core.sidecar import SIDECAR_SUFFIX, Sidecar, sidecar_path
+from workbench.core.sidecar import SIDECAR_SUFFIX, Sidecar, encode_sidecar, sidecar_path
 from workbench.core.timeutil import iso_utc, utc_now
 
 
@@ -171,10 +170,7 @@ def own_sidecar(project: Project, path: Path) -> bool:
 
 def sidecar_bytes(image: Path, sidecar: Sidecar) -> bytes:
     """The bytes `write_sidecar(image, sidecar)` would write, for a journaled write."""
-    if sidecar.image is None:
-        sidecar = replace(sidecar, image=Path(image).name)
-    text = json.dumps(sidecar.to_dict(), indent=2, allow_nan=False) + "\n"
-    return text.encode("utf-8")
+    return encode_sidecar(image, sidecar)
 
 
 def journal_for(

@@ -50,13 +50,12 @@ from workbench.core.images import (
     probe_image,
 )
 from workbench.core.naming import burst_stem, name_key, name_timestamp, natural_key, order_key
+from workbench.core.project import GROUP_BY
 from workbench.core.timeutil import iso_utc
 
-GROUP_BY = ("sequence", "similarity")
 DEFAULT_MAX_SIZE = 4
 DEFAULT_GAP_SECONDS = 10.0
 DEFAULT_THRESHOLD = 10
-SIDECAR_SUFFIX = ".decision"
 
 _EXTENSIONS = frozenset(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
 

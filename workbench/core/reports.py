@@ -59,20 +59,14 @@ def project_status(project: Project, conn: sqlite3.Connection) -> dict[str, Any]
         "decided": decided,
         "staged": staged,
         "undecided": groups - decided - staged,
-        "next_group": (
-            {"batch": first_open[0], "position": first_open[1]} if first_open else None
-        ),
+        "next_group": ({"batch": first_open[0], "position": first_open[1]} if first_open else None),
         "decisions": _scalar(conn, "SELECT COUNT(*) FROM ai_decisions"),
         "pending_crops": _scalar(conn, "SELECT COUNT(*) FROM incomplete_crops"),
         "folders": {name: _folder_images(project, name) for name in ROUTING_FOLDERS},
         "skipped_files": _scalar(conn, "SELECT COUNT(*) FROM scan_skipped"),
         "labels": {
-            "labeled": _scalar(
-                conn, "SELECT COUNT(*) FROM plate_labels WHERE text != '__SKIP__'"
-            ),
-            "skipped": _scalar(
-                conn, "SELECT COUNT(*) FROM plate_labels WHERE text = '__SKIP__'"
-            ),
+            "labeled": _scalar(conn, "SELECT COUNT(*) FROM plate_labels WHERE text != '__SKIP__'"),
+            "skipped": _scalar(conn, "SELECT COUNT(*) FROM plate_labels WHERE text = '__SKIP__'"),
         },
         "models": models,
         "unfinished_moves": _scalar(

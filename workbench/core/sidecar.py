@@ -105,14 +105,13 @@ class Sidecar:
         return data
 
 
-def write_sidecar(image_path: Path, sidecar: Sidecar) -> Path:
-    """The path of the sidecar written beside `image_path` (temporary name, fsync, rename).
+def encode_sidecar(image_path: Path, sidecar: Sidecar) -> bytes:
+    """The bytes of the sidecar for `image_path`, as `write_sidecar` writes them.
 
     `image` is filled in with the image's file name when the Sidecar leaves it empty.
     """
     image_path = Path(image_path)
-    path = sidecar_path(image_path)
-    if path == image_path:
+    if sidecar_path(image_path) == image_path:
         raise InvalidInput(
             f"{image_path.name} already ends in {SIDECAR_SUFFIX}; its sidecar would replace it."
         )
@@ -124,7 +123,14 @@ def write_sidecar(image_path: Path, sidecar: Sidecar) -> Path:
             f"{image_path.name!r}; pass the matching image."
         )
     text = json.dumps(sidecar.to_dict(), indent=2, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+    return text.encode("utf-8")
+
+
+def write_sidecar(image_path: Path, sidecar: Sidecar) -> Path:
+    """The path of the sidecar written beside `image_path` (temporary name, fsync, rename)."""
+    data = encode_sidecar(image_path, sidecar)
+    path = sidecar_path(Path(image_path))
+    write_atomic(path, data)
     return path
 
 

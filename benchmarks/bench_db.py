@@ -29,8 +29,9 @@ from workbench.core.crops import CropBox  # noqa: E402
 from workbench.core.db import transaction  # noqa: E402
 from workbench.core.decisions import Decision, insert_decision, make_group_id  # noqa: E402
 from workbench.core.finalize import StagedChoice, finalize_groups, stage_choice  # noqa: E402
-from workbench.core.grouping import iter_groups, store_scan  # noqa: E402
+from workbench.core.grouping import iter_groups  # noqa: E402
 from workbench.core.project import ProjectStore  # noqa: E402
+from workbench.core.scan_store import store_scan  # noqa: E402
 
 BUDGET_S = 1.0
 

@@ -94,14 +94,9 @@ def drop_caches() -> bool:
 def child(kind: str, source: Path, work: Path, started: float) -> dict[str, float]:
     """One measurement in this (fresh) process; figures in seconds."""
     imported = time.perf_counter()
-    from workbench.core.grouping import (
-        FormedGroup,
-        iter_groups,
-        known_paths,
-        scan_folder,
-        store_scan,
-    )
+    from workbench.core.grouping import FormedGroup, iter_groups, scan_folder
     from workbench.core.project import ProjectStore
+    from workbench.core.scan_store import known_paths, store_scan
 
     out: dict[str, float] = {"import_s": time.perf_counter() - imported}
     t0 = time.perf_counter()

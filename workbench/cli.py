@@ -143,25 +143,13 @@ def _reading(args: argparse.Namespace) -> Iterator[tuple[Project, Any]]:
 
 
 def _scan(project: Project, conn: Any, *, quiet: bool) -> dict[str, Any]:
-    from workbench.core.grouping import scan_into
-
-    s = project.settings
+    from workbench.core.scan_store import scan_project
 
     def on_group(group_pk: int, group: Any) -> None:
         if not quiet and group_pk % 1000 == 0:
             _log(f"  {group_pk} groups...")
 
-    summary = scan_into(
-        conn,
-        s.source,
-        group_by=s.group_by,
-        max_size=s.max_group_size,
-        gap_seconds=s.sequence_gap_seconds,
-        threshold=s.similarity_threshold,
-        batch_size=s.batch_size,
-        on_group=on_group,
-    )
-    return summary.to_dict()
+    return scan_project(project, conn, on_group=on_group).to_dict()
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -230,7 +218,7 @@ def cmd_status(args: argparse.Namespace) -> Result:
 
 
 def cmd_groups(args: argparse.Namespace) -> Result:
-    from workbench.core.grouping import load_groups
+    from workbench.core.scan_store import load_groups
 
     with _reading(args) as (project, conn):
         groups = load_groups(conn, args.batch)

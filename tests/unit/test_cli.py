@@ -140,7 +140,9 @@ def test_report_export_import_undo(capsys, dirs, tmp_path) -> None:
     assert code == 0 and data["exported"] == 3
     code, data = run(capsys, *common, "decisions", "export", "trip", str(out), "--json")
     assert code == 1 and "--overwrite" in data["error"]["message"]
-    code, data = run(capsys, *common, "decisions", "export", "trip", str(out), "--overwrite", "--json")
+    code, data = run(
+        capsys, *common, "decisions", "export", "trip", str(out), "--overwrite", "--json"
+    )
     assert code == 0
     rows = list(csv.reader(out.open()))
     assert len(rows) == 4 and rows[0][0] == "group_id" and rows[0][-1] == "ai_crop_accepted"

@@ -278,7 +278,9 @@ def test_record_final_crop_for_unknown_group(conn):
 
 def test_crop_match_agrees_with_the_stored_coordinates(conn):
     ai = CropBox(0.1, 0.1, 0.9, 0.9)
-    final = CropBox(0.1500004, 0.1, 0.9, 0.9)  # just past 5%: the stored box must give the same flag
+    final = CropBox(
+        0.1500004, 0.1, 0.9, 0.9
+    )  # just past 5%: the stored box must give the same flag
     with transaction(conn):
         insert_decision(conn, make(user_action="crop", ai_crop=ai, final_crop=final))
     row = conn.execute("SELECT * FROM ai_decisions").fetchone()

@@ -19,16 +19,13 @@ from workbench.core.grouping import (
     GroupingEvent,
     burst_stem,
     iter_groups,
-    known_paths,
-    load_groups,
     name_timestamp,
     natural_key,
     scan_folder,
-    scan_into,
-    store_scan,
 )
 from workbench.core.images import SkippedFile
 from workbench.core.project import Project, ProjectStore
+from workbench.core.scan_store import known_paths, load_groups, scan_into, store_scan
 
 T0 = 1_750_000_000  # an arbitrary epoch second for mtimes
 

@@ -435,20 +435,12 @@ def _group_pk(conn: sqlite3.Connection, first_image: Path) -> int | None:
 
 
 def _scan(project: Project, conn: sqlite3.Connection, report: Progress, expected: int) -> None:
-    from workbench.core.grouping import scan_into
+    from workbench.core.scan_store import scan_project
 
-    s = project.settings
     stage = "Grouping the demo photos"
     report(stage, 0, expected)
-    scan_into(
-        conn,
-        project.source,
-        group_by=s.group_by,
-        max_size=s.max_group_size,
-        gap_seconds=s.sequence_gap_seconds,
-        threshold=s.similarity_threshold,
-        batch_size=s.batch_size,
-        on_group=lambda pk, group: report(stage, min(pk, expected), expected),
+    scan_project(
+        project, conn, on_group=lambda pk, group: report(stage, min(pk, expected), expected)
     )
     report(stage, expected, expected)
 

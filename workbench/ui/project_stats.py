@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.grouping import load_groups
 from workbench.core.project import Project
 from workbench.core.reports import performance_report, project_status
+from workbench.core.scan_store import load_groups
 
 
 @dataclass(frozen=True)

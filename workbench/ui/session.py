@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.fileops import FileJournal, RecoveryReport
-from workbench.core.grouping import scan_into
 from workbench.core.lock import ProjectLock
 from workbench.core.project import Project, ProjectStore
+from workbench.core.scan_store import scan_project
 from workbench.ui.settings import add_recent_project
 
 LOCK_PURPOSE = "gui"
@@ -61,19 +61,13 @@ def create_and_scan(
     """
     report = progress or (lambda stage, done, total: None)
     project = store.create(name, source, group_by=group_by)
-    s = project.settings
     report(f"Grouping the images of {project.source}", 0, 0)
     with project.lock("gui: first scan"):
         conn = project.connect()
         try:
-            scan_into(
+            scan_project(
+                project,
                 conn,
-                project.source,
-                group_by=s.group_by,
-                max_size=s.max_group_size,
-                gap_seconds=s.sequence_gap_seconds,
-                threshold=s.similarity_threshold,
-                batch_size=s.batch_size,
                 on_group=lambda pk, group: report(f"Grouping images: {pk} groups so far", pk, 0),
             )
         finally:

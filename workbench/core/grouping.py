@@ -2,7 +2,7 @@
 
 Pipeline: `scan_folder` lists files (cheap, no image is opened) -> `iter_groups` sorts
 each folder's files, probes them one at a time in that order and yields groups as soon
-as they are known -> `store_scan` writes groups into the project database in batches.
+as they are known -> `scan_store.store_scan` writes groups into the project database in batches.
 The first group of a 100,000-image folder is therefore available after one listing and
 a handful of probes.
 

@@ -7,10 +7,13 @@ stdout holds exactly one JSON document; logs and progress go to stderr.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,7 +22,20 @@ from workbench import __version__
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import GROUP_BY, Project, ProjectStore
 
-Result = tuple[dict[str, Any], str]
+# (JSON document, human text) or, to fail with the document printed, (doc, text, exit code)
+Result = tuple[dict[str, Any], str] | tuple[dict[str, Any], str, int]
+MAX_COUNT = 1_000_000
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number from 1 to MAX_COUNT."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_COUNT:,}")
+    return value
 
 
 class UsageError(Exception):
@@ -58,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--source", type=Path, required=True, help="folder of images to review")
     p.add_argument("--group-by", choices=GROUP_BY, default="sequence")
-    p.add_argument("--batch-size", type=int, default=None, help="groups per batch (default 100)")
+    p.add_argument("--batch-size", type=_count, default=100, help="groups per batch (default 100)")
 
     p = command("scan", "add new images from the project's source folder as groups")
     p.add_argument("name")
@@ -68,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("groups", "list a project's groups with their image paths")
     p.add_argument("name")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--batch", type=_count, default=None)
+    p.add_argument("--limit", type=_count, default=None)
 
     p = command("decisions", "import or export the seed's legacy decisions CSV")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
@@ -93,12 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("undo", "undo the last finalize or move operation(s) of a project")
     p.add_argument("name")
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--count", type=_count, default=1)
 
     p = command("demo", "generate a demo project with images, crops and plates")
     p.add_argument("--name", default="demo")
-    p.add_argument("--groups", type=int, default=24)
-    p.add_argument("--plates", type=int, default=30)
+    p.add_argument("--groups", type=_count, default=24)
+    p.add_argument("--plates", type=_count, default=30)
     return parser
 
 
@@ -116,13 +132,13 @@ def _log(message: str) -> None:
 @contextmanager
 def _writing(args: argparse.Namespace, purpose: str) -> Iterator[tuple[Project, Any]]:
     """Open a project for writing: lock, connect, finish any interrupted moves."""
-    from workbench.core.fileops import FileJournal
+    from workbench.core.finalize import journal_for
 
     project = _store(args).open(args.name)
     with project.lock(purpose):
         conn = project.connect()
         try:
-            report = FileJournal(conn, project.is_allowed).recover()
+            report = journal_for(project, conn).recover()
             if report.rolled_forward:
                 _log(f"Finished {report.rolled_forward} file move(s) interrupted earlier.")
             for problem in report.problems:
@@ -157,12 +173,9 @@ def _scan(project: Project, conn: Any, *, quiet: bool) -> dict[str, Any]:
 
 def cmd_init(args: argparse.Namespace) -> Result:
     store = _store(args)
-    project = store.create(args.name, args.source, group_by=args.group_by)
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise WorkbenchError("--batch-size must be at least 1.", code="invalid_input")
-        project.settings.batch_size = args.batch_size
-        project.save_settings()
+    project = store.create(
+        args.name, args.source, group_by=args.group_by, batch_size=args.batch_size
+    )
     _log(f"Created project '{project.name}' in {project.root}; scanning {project.source} ...")
     with project.lock("workbench init"):
         conn = project.connect()
@@ -246,16 +259,33 @@ def cmd_decisions(args: argparse.Namespace) -> Result:
             f"\n  warning line {w.get('line')}: {w.get('reason')}" for w in report.warnings
         )
         return data, text
-    if args.file.exists() and not args.overwrite:
-        raise WorkbenchError(
-            f"{args.file} already exists; choose another name or pass --overwrite.",
-            code="invalid_input",
-        )
     with _reading(args) as (project, conn):
+        _check_export_target(project, args.file, overwrite=args.overwrite)
         count = export_decisions(conn, args.file)
     return {"project": project.name, "exported": count, "file": str(args.file)}, (
         f"Exported {count} decision(s) to {args.file}."
     )
+
+
+def _check_export_target(project: Project, target: Path, *, overwrite: bool) -> None:
+    """Refuse targets that would replace a project's own files or a source image."""
+    resolved = target.resolve()
+    inside_project = resolved.is_relative_to(project.root)
+    if (inside_project and not resolved.is_relative_to(project.folder("exports"))) or (
+        resolved.is_relative_to(project.source.resolve())
+    ):
+        raise WorkbenchError(
+            f"{target} lies inside project '{project.name}' or its source folder; export to "
+            f"{project.folder('exports')} or a folder outside the project.",
+            code="unsafe_path",
+        )
+    if resolved.is_dir():
+        raise WorkbenchError(f"{target} is a folder; give a file name.", code="invalid_input")
+    if resolved.exists() and not overwrite:
+        raise WorkbenchError(
+            f"{target} already exists; choose another name or pass --overwrite.",
+            code="invalid_input",
+        )
 
 
 def cmd_doctor(args: argparse.Namespace) -> Result:
@@ -269,9 +299,13 @@ def cmd_doctor(args: argparse.Namespace) -> Result:
             report = doctor.check(project, conn)
     data = report.to_dict()
     findings = data.get("findings", [])
-    lines = [f"{'clean' if data.get('clean') else 'problems found'}: {len(findings)} finding(s)"]
+    lines = [f"repaired: {line}" for line in data.get("repaired", [])]
+    lines.append(
+        f"{'clean' if data.get('clean') else 'problems found'}: {len(findings)} finding(s)"
+    )
     lines += [f"  [{f['kind']}] {f['message']}" for f in findings]
-    return data, "\n".join(lines)
+    # Problems left over make the command fail, so scripts can act on it.
+    return data, "\n".join(lines), 0 if data.get("clean") else 1
 
 
 def cmd_report(args: argparse.Namespace) -> Result:
@@ -296,8 +330,6 @@ def cmd_report(args: argparse.Namespace) -> Result:
 def cmd_undo(args: argparse.Namespace) -> Result:
     from workbench.core.finalize import undo_last
 
-    if args.count < 1:
-        raise WorkbenchError("--count must be at least 1.", code="invalid_input")
     with _writing(args, "workbench undo") as (project, conn):
         labels = undo_last(project, conn, args.count)
     text = "\n".join(f"Undid: {label}" for label in labels) or "Nothing to undo."
@@ -343,17 +375,47 @@ def _emit_error(
             print(f"  {where}: {item.get('reason')}", file=sys.stderr)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> argparse.Namespace:
+    """Parsed arguments; under --json, -h and --version answer with one JSON document too."""
+    if not as_json:
+        return parser.parse_args(argv)
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            return parser.parse_args(argv)
+    except SystemExit as exc:
+        text = buffer.getvalue().strip()
+        key = "version" if "--version" in argv else "help"
+        value = text.removeprefix("workbench ") if key == "version" else text
+        print(json.dumps({key: value}))
+        raise SystemExit(exc.code) from None
+
+
+def _print(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    from workbench.core.db import database_error
+
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv, as_json)
     except UsageError as exc:
         _emit_error(as_json, "usage", str(exc))
         if not as_json:
             parser.print_usage(sys.stderr)
         return 2
+    except SystemExit as exc:  # -h / --version
+        return int(exc.code or 0)
     if args.command is None:
         if as_json:
             _emit_error(True, "usage", "workbench: a COMMAND is required")
@@ -361,22 +423,35 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
         return 2
     try:
-        data, text = COMMANDS[args.command](args)
+        result = COMMANDS[args.command](args)
     except WorkbenchError as exc:
         extra = {"errors": exc.errors} if hasattr(exc, "errors") else None
         _emit_error(as_json, exc.code, exc.message, extra)
+        return 1
+    except sqlite3.Error as exc:
+        err = database_error(exc)
+        _emit_error(as_json, err.code, err.message)
         return 1
     except KeyboardInterrupt:
         _emit_error(as_json, "interrupted", "Interrupted; everything committed so far is kept.")
         return 1
     except OSError as exc:
-        _emit_error(as_json, "os_error", f"{exc.strerror or exc} ({exc.filename or ''}).")
+        where = f" ({exc.filename})" if exc.filename else ""
+        _emit_error(as_json, "os_error", f"{exc.strerror or exc}{where}.")
         return 1
-    if as_json:
-        print(json.dumps(data, default=str))
-    else:
-        print(text)
-    return 0
+    except Exception as exc:  # a bug: still a sentence, the traceback only on request
+        if os.environ.get("WORKBENCH_DEBUG"):
+            traceback.print_exc()
+        _emit_error(
+            as_json,
+            "internal",
+            f"Workbench failed unexpectedly ({type(exc).__name__}: {exc}). Nothing committed "
+            "before this was lost; rerun with WORKBENCH_DEBUG=1 to see the details and report it.",
+        )
+        return 1
+    data, text = result[0], result[1]
+    _print(json.dumps(data, default=str) if as_json else text)
+    return result[2] if len(result) == 3 else 0
 
 
 if __name__ == "__main__":

@@ -174,3 +174,84 @@ def test_models_dir_defaults_beside_projects(tmp_path: Path, monkeypatch) -> Non
     assert store.models_dir == (tmp_path / "models").resolve()
     monkeypatch.setenv("WORKBENCH_PROJECTS", str(tmp_path / "env-projects"))
     assert ProjectStore().projects_dir == (tmp_path / "env-projects").resolve()
+
+
+def test_export_never_targets_project_or_source_files(capsys, dirs) -> None:
+    common, source = dirs
+    _, init = run(capsys, *common, "init", "trip", "--source", str(source), "--json")
+    root = Path(init["path"])
+    for target in (root / "trip.db", root / "project.toml", source / "x.csv"):
+        before = target.read_bytes() if target.exists() else None
+        code, data = run(
+            capsys, *common, "decisions", "export", "trip", str(target), "--overwrite", "--json"
+        )
+        assert code == 1 and data["error"]["code"] == "unsafe_path"
+        assert (target.read_bytes() if target.exists() else None) == before
+    code, data = run(
+        capsys, *common, "decisions", "export", "trip", str(root / "exports" / "d.csv"), "--json"
+    )
+    assert code == 0
+
+
+def test_bad_numbers_are_usage_errors_and_create_nothing(capsys, dirs, tmp_path) -> None:
+    common, source = dirs
+    code, data = run(
+        capsys, *common, "init", "b", "--source", str(source), "--batch-size", "0", "--json"
+    )
+    assert code == 2 and data["error"]["code"] == "usage"
+    assert not (tmp_path / "projects" / "b").exists()
+    code, data = run(capsys, *common, "undo", "b", "--count", "99999999999999999999", "--json")
+    assert code == 2
+
+
+def test_missing_database_is_reported_not_recreated(capsys, dirs) -> None:
+    common, source = dirs
+    _, init = run(capsys, *common, "init", "trip", "--source", str(source), "--json")
+    db_file = Path(init["database"])
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_file) + suffix).unlink(missing_ok=True)
+    code, data = run(capsys, *common, "status", "trip", "--json")
+    assert code == 1 and data["error"]["code"] == "database_missing"
+    assert not db_file.exists()
+
+
+def test_damaged_database_is_a_sentence(capsys, dirs) -> None:
+    common, source = dirs
+    _, init = run(capsys, *common, "init", "trip", "--source", str(source), "--json")
+    db_file = Path(init["database"])
+    db_file.write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db_file) + suffix).unlink(missing_ok=True)
+    code, data = run(capsys, *common, "status", "trip", "--json")
+    assert code == 1 and data["error"]["code"] == "database_damaged"
+    assert "backup" in data["error"]["message"]
+
+
+def test_source_inside_another_project_is_refused(capsys, dirs) -> None:
+    common, source = dirs
+    _, init = run(capsys, *common, "init", "trip", "--source", str(source), "--json")
+    code, data = run(
+        capsys, *common, "init", "thief", "--source", str(Path(init["path"]) / "selected"), "--json"
+    )
+    assert code == 1 and "projects folder" in data["error"]["message"]
+
+
+def test_doctor_exit_code_follows_its_findings(capsys, dirs) -> None:
+    common, source = dirs
+    run(capsys, *common, "init", "trip", "--source", str(source), "--json")
+    code, data = run(capsys, *common, "doctor", "trip", "--json")
+    assert code == 0 and data["clean"] is True
+    store = ProjectStore(Path(common[1]), Path(common[3]))
+    _finalize_all(store)
+    moved = next((Path(common[1]) / "trip" / "delete_staging").iterdir())
+    moved.rename(moved.with_name("elsewhere.bin"))
+    code, data = run(capsys, *common, "doctor", "trip", "--json")
+    assert code == 1 and data["clean"] is False
+    assert "missing_file" in {f["kind"] for f in data["findings"]}
+
+
+def test_help_and_version_under_json(capsys) -> None:
+    code, data = run(capsys, "--version", "--json")
+    assert code == 0 and data["version"]
+    code, data = run(capsys, "status", "-h", "--json")
+    assert code == 0 and "usage" in data["help"]

@@ -24,7 +24,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def conn(root: Path) -> sqlite3.Connection:
-    c = db.connect(root / "journal.db")
+    c = db.connect(root / "journal.db", create=True)
     yield c
     c.close()
 

@@ -20,13 +20,12 @@ from workbench.core.fileops import FileJournal
 from workbench.core.finalize import (
     StagedChoice,
     finalize_groups,
-    sidecar_bytes,
     stage_choice,
     staged_choices,
     undo_last,
 )
 from workbench.core.project import ROUTING_FOLDERS, Project, ProjectStore
-from workbench.core.sidecar import Sidecar, read_sidecar, write_sidecar
+from workbench.core.sidecar import read_sidecar
 from workbench.core.timeutil import iso_utc
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -293,10 +292,3 @@ def test_stage_choice_validates_and_replaces(project, conn):
     stage_choice(conn, pk, StagedChoice("approve", 0))
     stage_choice(conn, pk, StagedChoice("crop", 1, ai_crop=AI_CROP))
     assert staged_choices(conn, [pk])[pk] == StagedChoice("crop", 1, ai_crop=AI_CROP)
-
-
-@pytest.mark.parametrize("crop", [AI_CROP, None])
-def test_journaled_sidecar_bytes_are_what_write_sidecar_writes(tmp_path, crop):
-    image = tmp_path / "a.png"
-    sidecar = Sidecar("fin_group_x", "fin", crop is None, crop)
-    assert write_sidecar(image, sidecar).read_bytes() == sidecar_bytes(image, sidecar)

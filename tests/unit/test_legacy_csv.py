@@ -294,6 +294,8 @@ BAD_VALUES = [
     ("image_width", "", "image_width"),
     ("image_height", "-1", "image_height"),
     ("image_height", "3072.0", "image_height"),
+    ("image_width", "99999999999999999999999", "image_width"),  # would overflow SQLite
+    ("batch_number", "9223372036854775808", "batch_number"),
     ("selection_match", "yes", "selection_match"),
     ("crop_match", "1", "crop_match"),
     ("ai_crop_accepted", "true", "ai_crop_accepted"),
@@ -550,7 +552,7 @@ def test_export_empty_database_writes_the_header(project, conn, tmp_path):
     assert out.read_text().strip().split(",") == list(ALL_COLUMNS)
 
 
-def test_export_replaces_an_existing_file(project, conn, tmp_path):
+def test_export_replaces_an_existing_file_it_is_asked_to(project, conn, tmp_path):
     out = tmp_path / "out.csv"
     out.write_text("old content")
     _insert_all_kinds(conn)

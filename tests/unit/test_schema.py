@@ -212,7 +212,7 @@ def test_newer_database_raises_schema_too_new(tmp_path):
 
 def test_failing_migration_leaves_user_version_unchanged(tmp_path, monkeypatch):
     path = tmp_path / "p.db"
-    db.connect(path).close()  # at the current version
+    db.connect(path, create=True).close()  # at the current version
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE half_done (x INTEGER)")
@@ -240,7 +240,7 @@ def test_failing_first_migration_leaves_an_empty_database(tmp_path, monkeypatch)
     monkeypatch.setattr(db, "SCHEMA_VERSION", 1)
     path = tmp_path / "fresh.db"
     with pytest.raises(RuntimeError):
-        db.connect(path)
+        db.connect(path, create=True)
     raw = sqlite3.connect(path)
     try:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 0
@@ -254,6 +254,32 @@ def test_not_a_database_is_a_workbench_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(WorkbenchError):
         db.connect(path)
+
+
+def test_missing_or_empty_database_is_never_recreated(tmp_path):
+    path = tmp_path / "gone.db"
+    with pytest.raises(WorkbenchError) as info:
+        db.connect(path)
+    assert info.value.code == "database_missing" and not path.exists()
+    path.write_bytes(b"")
+    with pytest.raises(WorkbenchError, match="empty"):
+        db.connect(path)
+    assert path.stat().st_size == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("database or disk is full", "disk_full"),
+        ("attempt to write a readonly database", "database_read_only"),
+        ("database disk image is malformed", "database_damaged"),
+        ("database is locked", "database_busy"),
+        ("something else", "database_error"),
+    ],
+)
+def test_sqlite_failures_become_sentences(text, code):
+    err = db.database_error(sqlite3.OperationalError(text), "p.db")
+    assert err.code == code and err.message.endswith((".", ")"))
 
 
 def test_split_statements():

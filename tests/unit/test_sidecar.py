@@ -74,12 +74,13 @@ def test_written_json_is_seed_002_shaped(crop_dir):
     }
 
 
-def test_write_is_atomic_and_replaces(crop_dir):
+def test_write_is_atomic_and_never_replaces(crop_dir):
     image = crop_dir / "a.png"
     write_sidecar(image, Sidecar(GID, "p", True))
-    write_sidecar(image, Sidecar("other", "p", False))
+    with pytest.raises(FileExistsError):
+        write_sidecar(image, Sidecar("other", "p", False))
     assert sorted(p.name for p in crop_dir.iterdir()) == ["a.decision"]  # no temp files left
-    assert read_sidecar(crop_dir / "a.decision").group_id == "other"
+    assert read_sidecar(crop_dir / "a.decision").group_id == GID
 
 
 def test_write_refuses_a_mismatched_image(crop_dir):

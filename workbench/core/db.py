@@ -43,15 +43,36 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_schema_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+def connect(path: Path | str, *, migrate: bool = True, create: bool = False) -> sqlite3.Connection:
     """A connection for the calling thread, with the schema brought up to date.
 
-    Connections are not shared across threads; each worker opens its own.
+    Connections are not shared across threads; each worker opens its own. Only `create`
+    may make a new database: a missing or empty one is an error, never silently replaced,
+    since that would hide the loss of every decision.
     """
+    path = Path(path)
+    if not create:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise WorkbenchError(
+                f"The project database {path} is missing. Restore it from a backup; "
+                "Workbench will not start an empty one over a project that had decisions.",
+                code="database_missing",
+            ) from None
+        if size == 0:
+            raise WorkbenchError(
+                f"The project database {path} is empty (0 bytes). Restore it from a backup.",
+                code="database_missing",
+            )
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as exc:
-        raise WorkbenchError(f"Cannot open the project database {path}: {exc}.") from exc
+        raise WorkbenchError(
+            f"Cannot open the project database {path}: {exc}. Check that its folder exists "
+            "and is writable.",
+            code="database_unavailable",
+        ) from exc
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -59,7 +80,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise WorkbenchError(f"{path} is not a readable Workbench database ({exc}).") from exc
+        raise database_error(exc, path) from exc
     if mode.lower() != "wal":
         conn.close()
         raise WorkbenchError(f"Cannot switch {path} to WAL mode (got {mode!r}).")
@@ -86,11 +107,48 @@ def migrate_schema(conn: sqlite3.Connection) -> int:
             f"Workbench understands ({SCHEMA_VERSION}). Update Workbench to open it."
         )
     while current < SCHEMA_VERSION:
-        with transaction(conn):
-            MIGRATIONS[current](conn)
-            current += 1
-            conn.execute(f"PRAGMA user_version = {current}")
+        try:
+            with transaction(conn):
+                MIGRATIONS[current](conn)
+                current += 1
+                conn.execute(f"PRAGMA user_version = {current}")
+        except sqlite3.Error as exc:
+            raise WorkbenchError(
+                f"Cannot bring the project database to schema version {current + 1} ({exc}); "
+                "it was left as it was. Restore it from a backup or report the problem.",
+                code="migration_failed",
+            ) from exc
     return current
+
+
+def database_error(exc: sqlite3.Error, path: Path | str | None = None) -> WorkbenchError:
+    """A sentence for an SQLite failure: disk full, read-only, damaged file, or busy."""
+    text = str(exc).lower()
+    where = f" ({path})" if path else ""
+    if "disk is full" in text or "disk full" in text:
+        return WorkbenchError(
+            f"The disk holding the project database{where} is full. Free some space and try "
+            "again; what was committed before is kept.",
+            code="disk_full",
+        )
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return WorkbenchError(
+            f"The project database{where} cannot be written: check the folder's permissions.",
+            code="database_read_only",
+        )
+    if "locked" in text or "busy" in text:
+        return WorkbenchError(
+            f"The project database{where} stayed busy for {BUSY_TIMEOUT_MS // 1000} s; another "
+            "program is holding it. Try again.",
+            code="database_busy",
+        )
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return WorkbenchError(
+            f"The project database{where} is damaged ({exc}). Restore it from a backup; "
+            "`workbench doctor` shows what the files still say.",
+            code="database_damaged",
+        )
+    return WorkbenchError(f"The project database{where} failed: {exc}.", code="database_error")
 
 
 @contextmanager

@@ -20,10 +20,17 @@ from workbench.core.crops import CropBox
 from workbench.core.db import transaction
 from workbench.core.errors import InvalidInput, WorkbenchError
 from workbench.core.fileops import PARTIAL_SUFFIX, FileJournal, Move, partial_path, same_content
-from workbench.core.finalize import sidecar_bytes
+from workbench.core.finalize import journal_for
 from workbench.core.project import ROUTING_FOLDERS, Project
 from workbench.core.safe_io import holds, write_new_file
-from workbench.core.sidecar import Sidecar, SidecarError, find_sidecars, read_sidecar, sidecar_path
+from workbench.core.sidecar import (
+    Sidecar,
+    SidecarError,
+    encode_sidecar,
+    find_sidecars,
+    read_sidecar,
+    sidecar_path,
+)
 
 # Findings that describe work waiting, not a disagreement: they leave a report clean.
 INFORMATIONAL = frozenset({"incomplete_crop"})
@@ -78,7 +85,7 @@ class _Expected:
 def check(project: Project, conn: sqlite3.Connection) -> DoctorReport:
     """A report comparing the database, the files and the sidecars; changes nothing."""
     report = DoctorReport()
-    journal = FileJournal(conn, project.is_allowed)
+    journal = journal_for(project, conn)
     pending = journal.unfinished()
     busy = {str(p) for m in pending for p in (m.src, m.dst) if p is not None}
     for move in pending:
@@ -121,7 +128,7 @@ def repair(project: Project, conn: sqlite3.Connection) -> DoctorReport:
     Never deletes or overwrites a user's file; what cannot be repaired safely stays reported.
     """
     done: list[str] = []
-    recovery = FileJournal(conn, project.is_allowed).recover()
+    recovery = journal_for(project, conn).recover()
     if recovery.rolled_forward:
         done.append(f"Finished {recovery.rolled_forward} interrupted file operation step(s).")
     report = check(project, conn)
@@ -152,7 +159,7 @@ def repair(project: Project, conn: sqlite3.Connection) -> DoctorReport:
         target = sidecar_path(exp.path)
         if exp.needs_sidecar and exp.path.is_file() and not os.path.lexists(target):
             try:
-                write_new_file(target, sidecar_bytes(exp.path, _sidecar_of(project, exp)))
+                write_new_file(target, encode_sidecar(exp.path, _sidecar_of(project, exp)))
             except (InvalidInput, OSError) as exc:
                 done.append(f"Could not re-write {target}: {getattr(exc, 'message', exc)}")
             else:

@@ -168,11 +168,6 @@ def own_sidecar(project: Project, path: Path) -> bool:
     return path.suffix == SIDECAR_SUFFIX and path.parent in folders
 
 
-def sidecar_bytes(image: Path, sidecar: Sidecar) -> bytes:
-    """The bytes `write_sidecar(image, sidecar)` would write, for a journaled write."""
-    return encode_sidecar(image, sidecar)
-
-
 def journal_for(
     project: Project, conn: sqlite3.Connection, step_hook: StepHook | None = None
 ) -> FileJournal:
@@ -310,7 +305,7 @@ def _finalize_one(
             image=chosen_dst.name,
         )
         # Journaled with the moves, so a crash after the commit cannot leave it unwritten.
-        journal.plan_write(op, sidecar_path(chosen_dst), sidecar_bytes(chosen_dst, sidecar))
+        journal.plan_write(op, sidecar_path(chosen_dst), encode_sidecar(chosen_dst, sidecar))
     return Route(group_id, chosen_dst, folder, accepted, sidecar)
 
 

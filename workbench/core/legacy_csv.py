@@ -43,6 +43,7 @@ IMAGE_COLUMNS = tuple(f"image_{i}_filename" for i in range(1, 5))
 AI_CROP_COLUMNS = ("ai_crop_x1", "ai_crop_y1", "ai_crop_x2", "ai_crop_y2")
 FINAL_CROP_COLUMNS = ("final_crop_x1", "final_crop_y1", "final_crop_x2", "final_crop_y2")
 
+MAX_INT = 2**31 - 1  # pixel sizes and batch numbers; SQLite itself would overflow at 2**63
 MAX_ERRORS = 100  # enough to see a pattern; past this the report would only be noise
 MAX_WARNINGS = 1000
 MAX_LINE_BYTES = 1 << 20  # a decision row is a few hundred bytes; longer is not this format
@@ -191,8 +192,9 @@ class _RowCheck:
             self.err(col, f"'{raw}' is not a whole number.")
             return None
         value = int(raw)
-        if value < lo or (hi is not None and value > hi):
-            span = f"{lo} to {hi}{what}" if hi is not None else f"at least {lo}"
+        hi = MAX_INT if hi is None else hi
+        if value < lo or value > hi:
+            span = f"{lo} to {hi}{what}"
             self.err(col, f"{value} is out of range; {col} must be {span}.")
             return None
         return value

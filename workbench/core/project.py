@@ -23,6 +23,7 @@ PROJECT_FOLDERS = (*ROUTING_FOLDERS, "exports")
 GROUP_BY = ("sequence", "similarity")
 SETTINGS_FILE = "project.toml"
 PROJECTS_ENV = "WORKBENCH_PROJECTS"
+MAX_BATCH_SIZE = 10_000
 MODELS_ENV = "WORKBENCH_MODELS"
 
 
@@ -94,14 +95,18 @@ class ProjectSettings:
                 similarity_threshold=int(grouping.get("similarity_threshold", 10)),
                 batch_size=int(review.get("batch_size", 100)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidInput(f"{where} is malformed ({exc}); fix or restore it.") from exc
+        if not settings.source.is_absolute():
+            # A hand-edited relative source means "relative to the project folder", never
+            # to wherever the command happens to run.
+            settings.source = (where.parent / settings.source).resolve()
         if settings.group_by not in GROUP_BY:
             raise InvalidInput(f"{where}: group_by must be one of {', '.join(GROUP_BY)}")
         if not 2 <= settings.max_group_size <= 4:
             raise InvalidInput(f"{where}: max_group_size must be 2 to 4")
-        if settings.batch_size < 1:
-            raise InvalidInput(f"{where}: batch_size must be at least 1")
+        if not 1 <= settings.batch_size <= MAX_BATCH_SIZE:
+            raise InvalidInput(f"{where}: batch_size must be 1 to {MAX_BATCH_SIZE}")
         return settings
 
 
@@ -149,9 +154,9 @@ class Project:
             raise ValueError(f"unknown project folder {kind!r}")
         return self.root / kind
 
-    def connect(self) -> sqlite3.Connection:
-        """A new connection for the calling thread."""
-        return db.connect(self.db_path)
+    def connect(self, *, create: bool = False) -> sqlite3.Connection:
+        """A new connection for the calling thread (the database must exist unless `create`)."""
+        return db.connect(self.db_path, create=create)
 
     def lock(self, purpose: str) -> ProjectLock:
         return ProjectLock(self.root, self.name, purpose)
@@ -189,9 +194,13 @@ class ProjectStore:
             return []
         return sorted(p.name for p in self.projects_dir.iterdir() if (p / SETTINGS_FILE).is_file())
 
-    def create(self, name: str, source: Path, *, group_by: str = "sequence") -> Project:
+    def create(
+        self, name: str, source: Path, *, group_by: str = "sequence", batch_size: int = 100
+    ) -> Project:
         """A new project folder with settings, database and routing folders."""
         root = self.path_of(name)
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InvalidInput(f"The batch size must be 1 to {MAX_BATCH_SIZE}, not {batch_size}.")
         source = Path(source).expanduser()
         if not source.is_dir():
             raise InvalidInput(f"Source folder {source} does not exist or is not a folder.")
@@ -205,12 +214,23 @@ class ProjectStore:
                 f"The projects folder {self.projects_dir} lies inside the source {source}; "
                 "choose a projects folder outside it so results are not rescanned."
             )
+        if source.is_relative_to(self.projects_dir):
+            # Only a plain subfolder of the project's own folder may be its source (the demo
+            # does this); another project's folders or our routing folders never.
+            parts = source.relative_to(self.projects_dir).parts
+            if len(parts) < 2 or parts[0] != name or parts[1] in (*PROJECT_FOLDERS, "cache"):
+                raise InvalidInput(
+                    f"The source {source} lies inside the projects folder {self.projects_dir}; "
+                    "a project may not review another project's files or its own results."
+                )
         root.mkdir(parents=True, exist_ok=True)
         for sub in PROJECT_FOLDERS:
             (root / sub).mkdir(exist_ok=True)
-        settings = ProjectSettings(name=name, source=source, group_by=group_by)
+        settings = ProjectSettings(
+            name=name, source=source, group_by=group_by, batch_size=batch_size
+        )
         project = Project(root, settings, self.models_dir)
-        conn = project.connect()
+        conn = project.connect(create=True)
         conn.close()
         project.save_settings()  # written last: a project exists once its settings do
         return project

@@ -21,7 +21,8 @@ from typing import Any
 from workbench.core.crops import CropBox
 from workbench.core.decisions import PROJECT_NAME_RE
 from workbench.core.errors import InvalidInput
-from workbench.core.project import Project, write_atomic
+from workbench.core.project import Project
+from workbench.core.safe_io import write_new_file
 
 SIDECAR_SUFFIX = ".decision"
 MAX_SIDECAR_BYTES = 64 * 1024  # a real sidecar is ~200 bytes; anything big is not ours
@@ -127,10 +128,14 @@ def encode_sidecar(image_path: Path, sidecar: Sidecar) -> bytes:
 
 
 def write_sidecar(image_path: Path, sidecar: Sidecar) -> Path:
-    """The path of the sidecar written beside `image_path` (temporary name, fsync, rename)."""
+    """The path of the new sidecar written beside `image_path`; an existing one is never replaced.
+
+    Written complete under a temporary name, then linked into place (FileExistsError when
+    a sidecar is already there).
+    """
     data = encode_sidecar(image_path, sidecar)
     path = sidecar_path(Path(image_path))
-    write_atomic(path, data)
+    write_new_file(path, data)
     return path
 
 

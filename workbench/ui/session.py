@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.core.fileops import FileJournal, RecoveryReport
+from workbench.core.fileops import RecoveryReport
+from workbench.core.finalize import journal_for
 from workbench.core.lock import ProjectLock
 from workbench.core.project import Project, ProjectStore
 from workbench.core.scan_store import scan_project
@@ -38,7 +39,7 @@ def open_session(store: ProjectStore, name: str) -> ProjectSession:
     try:
         conn = project.connect()
         try:
-            report = FileJournal(conn, project.is_allowed).recover()
+            report = journal_for(project, conn).recover()
         finally:
             conn.close()
     except BaseException:

@@ -1,4 +1,4 @@
-"""Kill a finalize (or an undo) at every journal step; recovery must lose and duplicate nothing.
+"""Kill a finalize (or an undo) at a spread sample of the journal steps (every kind of step, both commit points, first and last); recovery must lose and duplicate nothing.
 
 Each case prepares a project of 6 groups with companions (36 journaled moves and 3
 sidecar writes), runs the operation in a child process that sends itself SIGKILL at the

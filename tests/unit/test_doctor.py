@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.test_finalize import AI_CROP, build_groups, tree
 from workbench.core import doctor
-from workbench.core.finalize import StagedChoice, finalize_groups, stage_choice
+from workbench.core.finalize import StagedChoice, finalize_groups, stage_choice, undo_last
 from workbench.core.project import Project, ProjectStore
 
 
@@ -155,6 +155,11 @@ def test_a_file_moved_within_the_project_is_found_by_name_and_size(project, conn
     fixed = doctor.repair(project, conn)
     assert fixed.clean, fixed.findings
     assert current(conn, gids[2], 1) == sub / moved.name
+    # the journal followed the file: undo brings it back to the source from where it is now
+    undo_last(project, conn, 1)
+    assert not (sub / moved.name).exists()
+    assert (project.source / moved.name).is_file()
+    assert doctor.check(project, conn).clean
 
 
 def test_a_missing_file_with_two_candidates_is_not_guessed(project, conn):
@@ -174,9 +179,15 @@ def test_stray_partial_copies_are_removed_and_nothing_else(project, conn):
     finalize_all(project, conn)
     stray = project.folder("selected") / ".g02_0.png.wbpart"
     stray.write_bytes(b"half a copy")
-    in_source = project.source / "sub" / ".x.jpg.wbpart"
-    in_source.parent.mkdir()
+    # beside a file the journal moved out of the source: ours (an interrupted move back)
+    moved_src = Path(
+        conn.execute("SELECT src FROM file_moves WHERE src != '' LIMIT 1").fetchone()[0]
+    )
+    in_source = moved_src.parent / f".{moved_src.name}.wbpart"
     in_source.write_bytes(b"half")
+    unexplained = project.source / "sub" / ".x.jpg.wbpart"  # no journal entry: not ours
+    unexplained.parent.mkdir()
+    unexplained.write_bytes(b"half")
     users = project.folder("selected") / "notes.wbpart"  # not our naming: a user's file
     users.write_bytes(b"mine")
     report = doctor.check(project, conn)
@@ -185,3 +196,4 @@ def test_stray_partial_copies_are_removed_and_nothing_else(project, conn):
     )
     assert doctor.repair(project, conn).clean
     assert not stray.exists() and not in_source.exists() and users.read_bytes() == b"mine"
+    assert unexplained.read_bytes() == b"half"

@@ -115,7 +115,7 @@ def check(project: Project, conn: sqlite3.Connection) -> DoctorReport:
             _incomplete(project, report, exp)
     _check_sidecars(project, conn, report, expected, busy)
     in_use = {str(partial_path(Path(p))) for p in busy}
-    for part in _partials(project):
+    for part in _partials(project, conn):
         if str(part) not in in_use:
             message = f"{part} is a partial copy left by an interrupted move; repair removes it."
             report.add("stray_partial", part, message, True)
@@ -151,6 +151,12 @@ def repair(project: Project, conn: sqlite3.Connection) -> DoctorReport:
                         "UPDATE decision_files SET current_path = ? WHERE group_id = ?"
                         " AND image_index = ?",
                         (str(found), exp.group_id, exp.image_index),
+                    )
+                    # The journal follows the file too, so an undo moves it back from
+                    # where it really is instead of refusing.
+                    conn.execute(
+                        "UPDATE file_moves SET dst = ? WHERE dst = ? AND state = 'done'",
+                        (str(found), str(path)),
                     )
                 done.append(f"Recorded that {path.name} of {exp.group_id} is now at {found}.")
                 expected[str(found)] = replace(exp, path=found)  # one file answers one row
@@ -320,12 +326,23 @@ def _known_size(conn: sqlite3.Connection, exp: _Expected) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _partials(project: Project) -> Iterator[Path]:
-    """Our partial copies (`.NAME.wbpart`) in the project's folders and the source."""
-    for folder in (*(project.folder(f) for f in ROUTING_FOLDERS), project.source):
+def _partials(project: Project, conn: sqlite3.Connection) -> Iterator[Path]:
+    """Our partial copies (`.NAME.wbpart`): in the routing folders, and in the source only
+    beside a file a journal entry moved (a walk of a 100,000-file source would be slow, and
+    a `.wbpart` there that no entry explains is not ours to remove)."""
+    for folder in (project.folder(f) for f in ROUTING_FOLDERS):
         for path in _walk(folder):
             if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX):
                 yield path
+    seen: set[str] = set()
+    for src, dst in conn.execute("SELECT src, dst FROM file_moves"):
+        for name in (src, dst):
+            if not name or Path(name).is_relative_to(project.root):
+                continue  # the routing folders were walked above
+            part = partial_path(Path(name))
+            if str(part) not in seen and part.is_file():
+                seen.add(str(part))
+                yield part
 
 
 # -- journal ----------------------------------------------------------------------------------

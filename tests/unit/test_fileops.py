@@ -66,13 +66,15 @@ def op_state(conn: sqlite3.Connection, op: int) -> str:
 
 def test_move_takes_companions_but_not_images_sidecars_or_other_stems(root, conn):
     src, dst = root / "src", root / "dst"
-    for name in ("a.png", "a.txt", "a.json", "a.XMP", "a.jpg", "a.decision", "b.txt", "ab.txt"):
+    names = ("a.png", "a.txt", "a.json", "a.XMP", "a.CR2", "a.jpg", "a.decision", "b.txt", "ab.txt")
+    for name in names:
         put(src / name)
     before = tree(src)
     op, new = plan(journal(conn, root), src / "a.png", dst)
     assert new == dst / "a.png"
-    assert journal(conn, root).execute(op) == 4
-    assert sorted(os.listdir(dst)) == ["a.XMP", "a.json", "a.png", "a.txt"]
+    assert journal(conn, root).execute(op) == 5
+    # a RAW file we cannot decode travels with its image; a decodable image never does
+    assert sorted(os.listdir(dst)) == ["a.CR2", "a.XMP", "a.json", "a.png", "a.txt"]
     assert sorted(os.listdir(src)) == ["a.decision", "a.jpg", "ab.txt", "b.txt"]
     assert all(before[name] == data for name, data in tree(dst).items())
     assert op_state(conn, op) == "done"

@@ -427,3 +427,18 @@ def test_store_scan_flushes_formed_groups_when_the_scan_fails(
         store_scan(conn, events(), batch_size=10)
     assert len(load_groups(conn)) == 2
     assert isinstance(conn, sqlite3.Connection) and not conn.in_transaction
+
+
+def test_undecodable_camera_files_travel_or_are_reported(tmp_path: Path) -> None:
+    """A RAW/HEIC beside a same-stem JPEG is its companion; one alone is listed as skipped."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(src / "20250101_120000.jpg")
+    (src / "20250101_120000.CR2").write_bytes(b"raw bytes")
+    (src / "lonely.heic").write_bytes(b"heic bytes")
+    Image.new("RGB", (40, 30), (10, 20, 30)).save(src / "anim.gif")
+    events = list(iter_groups(src))
+    skipped = {e.path.name: e.reason for e in events if isinstance(e, SkippedFile)}
+    grouped = {i.path.name for e in events if isinstance(e, FormedGroup) for i in e.images}
+    assert grouped == {"20250101_120000.jpg", "anim.gif"}
+    assert list(skipped) == ["lonely.heic"] and "unsupported image format" in skipped["lonely.heic"]

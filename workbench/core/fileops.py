@@ -21,17 +21,13 @@ from typing import Any
 from workbench.core import safe_io
 from workbench.core.db import transaction
 from workbench.core.errors import FileOperationError, UnsafePath, WorkbenchError
+from workbench.core.images import IMAGE_EXTENSIONS
 from workbench.core.safe_io import PARTIAL_SUFFIX, durable, partial_path, same_content
 from workbench.core.sidecar import SIDECAR_SUFFIX
 from workbench.core.timeutil import iso_utc
 
 # Journaled writes and removes carry the file's bytes in the database: small own files only.
 MAX_STORED_BYTES = 1 << 20
-# Images are grouped on their own, so they never ride along as another image's companion.
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif",
-     ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf"}
-)  # fmt: skip
 # Key of the operation payload under which the journal keeps the bytes of writes/removes.
 _FILES_KEY = "_journal_files"
 _PENDING = "state IN ('intent', 'moved')"
@@ -215,7 +211,7 @@ class FileJournal:
         for name in sorted(listing.get(image.stem, [])):
             path = folder / name
             suffix = path.suffix.lower()
-            if name == image.name or suffix in IMAGE_SUFFIXES or suffix == SIDECAR_SUFFIX:
+            if name == image.name or suffix in IMAGE_EXTENSIONS or suffix == SIDECAR_SUFFIX:
                 continue
             if name.endswith(PARTIAL_SUFFIX) or str(path) in self._claimed:
                 continue  # a companion goes with the first image that claims it, once

@@ -37,6 +37,7 @@ from typing import NamedTuple
 from workbench.core.errors import InvalidInput
 from workbench.core.images import (
     IMAGE_EXTENSIONS,
+    UNDECODABLE_IMAGE_EXTENSIONS,
     ImageInfo,
     SkippedFile,
     UnreadableImage,
@@ -53,6 +54,7 @@ DEFAULT_GAP_SECONDS = 10.0
 DEFAULT_THRESHOLD = 10
 
 _EXTENSIONS = frozenset(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)
+_UNDECODABLE = frozenset(ext.lstrip(".") for ext in UNDECODABLE_IMAGE_EXTENSIONS)
 
 
 class FileEntry(NamedTuple):
@@ -97,6 +99,10 @@ def scan_folder(
     while pending:
         folder = pending.pop()
         subfolders: list[str] = []
+        # Camera files we cannot decode (RAW, HEIC): companions of a same-stem image we can,
+        # else reported as skipped so no image silently drops out of the review.
+        undecodable: list[str] = []
+        stems: set[str] = set()
         try:
             with os.scandir(folder) as it:
                 for entry in it:
@@ -107,8 +113,12 @@ def scan_folder(
                         if entry.is_file(follow_symlinks=False):
                             dot = name.rfind(".")
                             # (.decision sidecars end in their own extension, so they drop out here)
-                            if dot <= 0 or name[dot + 1 :].lower() not in _EXTENSIONS:
+                            ext = name[dot + 1 :].lower() if dot > 0 else ""
+                            if ext not in _EXTENSIONS:
+                                if ext in _UNDECODABLE:
+                                    undecodable.append(name)
                                 continue
+                            stems.add(name[:dot].lower())
                             if not stat:
                                 yield FileEntry(entry.path, folder, name)
                                 continue
@@ -129,6 +139,12 @@ def scan_folder(
             if on_skip is not None:
                 on_skip(SkippedFile(Path(folder), f"unreadable folder: {exc.strerror}"))
             continue
+        if on_skip is not None:
+            for name in undecodable:
+                stem, ext = os.path.splitext(name)
+                if stem.lower() not in stems:
+                    reason = f"unsupported image format ({ext.lower()}): no same-named image to travel with"
+                    on_skip(SkippedFile(Path(folder) / name, reason))
         # Reverse natural order on a stack: subfolders are visited in natural order.
         subfolders.sort(key=lambda p: natural_key(os.path.basename(p)), reverse=True)
         pending.extend(subfolders)

@@ -19,9 +19,16 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from workbench.core.errors import InvalidInput
 
+# Images Workbench decodes, groups and reviews.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )
+# Camera images it cannot decode: they travel with a same-stem image as companions, and
+# are reported as skipped when they stand alone.
+UNDECODABLE_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".heic", ".heif", ".avif", ".jxl", ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw",
+     ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef", ".srw", ".x3f", ".3fr", ".iiq"}
+)  # fmt: skip
 MAX_PIXELS = 200_000_000
 
 # Pillow's own (process-wide) guard warns above MAX_IMAGE_PIXELS and raises above twice

@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--count", type=_count, default=1)
 
+    p = command("predict", "the AI's pick and crop for a group of 1-4 images (no model needed)")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMG", help="the group, in order")
+
     p = command("demo", "generate a demo project with images, crops and plates")
     p.add_argument("--name", default="demo")
     p.add_argument("--groups", type=_count, default=24)
@@ -336,6 +340,47 @@ def cmd_undo(args: argparse.Namespace) -> Result:
     return {"project": project.name, "undone": labels}, text
 
 
+def cmd_predict(args: argparse.Namespace) -> Result:
+    from workbench.core.thumbs import ThumbnailCache, thumbs_dir
+    from workbench.ml.features import FeatureStore
+    from workbench.ml.predict import MAX_GROUP, Predictor
+
+    images: list[Path] = args.images
+    if len(images) > MAX_GROUP:
+        raise WorkbenchError(
+            f"A group has 1 to {MAX_GROUP} images; {len(images)} were given.", code="invalid_input"
+        )
+    for image in images:
+        if not image.is_file():
+            raise WorkbenchError(
+                f"Image {image} does not exist or is not a file.", code="invalid_input"
+            )
+    with _reading(args) as (project, conn):
+        predictor = Predictor(
+            project.models_dir,
+            thumbs=ThumbnailCache(thumbs_dir(project)),
+            feature_store_factory=lambda: FeatureStore(conn),
+        )
+        pick = predictor.pick(images)
+    for index, reason in sorted(pick.unreadable.items()):
+        _log(f"warning: image {index + 1}: {reason} It scores 0.")
+    lines = []
+    for i, (image, score) in enumerate(zip(images, pick.scores, strict=True)):
+        mark = ">" if i == pick.selected_index and i not in pick.unreadable else " "
+        note = "  (unreadable)" if i in pick.unreadable else ""
+        lines.append(f"{mark} {i + 1}  {score:6.3f}  {image}{note}")
+    crop = (
+        "none"
+        if pick.crop is None
+        else "[" + ", ".join(f"{v:.3f}" for v in pick.crop.to_list()) + "]"
+    )
+    if pick.crop is not None and pick.crop_confidence is not None:
+        crop += f" (confidence {pick.crop_confidence:.2f})"
+    lines.append(f"pick {pick.selected_index + 1}, confidence {pick.confidence:.2f}; crop {crop}")
+    lines.append(f"models: ranker {pick.versions['ranker']}, crop {pick.versions['crop']}")
+    return pick.to_dict(), "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> Result:
     from workbench.core.demo import generate_demo
 
@@ -354,6 +399,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "doctor": cmd_doctor,
     "report": cmd_report,
     "undo": cmd_undo,
+    "predict": cmd_predict,
     "demo": cmd_demo,
 }
 

@@ -250,15 +250,19 @@ def test_without_any_project_the_chooser_is_asked(qtbot, tmp_path: Path) -> None
     assert dialogs.asked == 1 and not dialogs.errors
 
 
-def test_chooser_creates_and_scans_a_project(qtbot, demo) -> None:
+def test_chooser_creates_and_scans_a_project(qtbot, demo, tmp_path) -> None:
+    import shutil
+
     from workbench.ui.project_chooser import ProjectChooserDialog
 
     store, summary = demo
+    # another project's folder may not be a source: review a copy of the demo photos
+    source = shutil.copytree(summary.source, tmp_path / "fresh-photos")
     dialog = ProjectChooserDialog(store)
     qtbot.addWidget(dialog)
     assert dialog.projects.count() == 1
     dialog.name.setText("fresh")
-    dialog.source.setText(str(summary.source))
+    dialog.source.setText(str(source))
     create = dialog.findChild(type(dialog.open_button), "createButton")
     qtbot.mouseClick(create, Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Accepted

@@ -234,7 +234,7 @@ def test_undo_points_the_group_at_its_image_when_a_newcomer_took_the_name(projec
 def test_undo_removes_only_our_sidecars_in_crop_folders(project, conn):
     journal = FileJournal(conn, project.is_allowed)
     with db.transaction(conn):
-        op = journal.open_operation("someone else's writes", {"kind": "other"})
+        op = journal.open_operation("someone else's writes", {"kind": "files"})
         journal.plan_write(op, project.folder("crop") / "y.decision", b"{}")
         journal.plan_write(op, project.folder("selected") / "x.decision", b"{}")
         journal.plan_write(op, project.source / "z.decision", b"{}")
@@ -269,10 +269,12 @@ def test_finalize_refuses_groups_without_choices_and_changes_nothing(project, co
         finalize_groups(project, conn, [])
 
 
-def test_finalize_refuses_a_missing_image_or_a_finalized_group_and_changes_nothing(project, conn):
+def test_finalize_refuses_a_missing_kept_image_or_a_finalized_group_and_changes_nothing(
+    project, conn
+):
     pks = build_groups(project, conn, [2, 2])
-    for pk in pks:
-        stage_choice(conn, pk, StagedChoice("approve", 0))
+    stage_choice(conn, pks[0], StagedChoice("approve", 0))
+    stage_choice(conn, pks[1], StagedChoice("approve", 1))
     finalize_groups(project, conn, pks[:1])
     (project.source / "g01_1.png").rename(project.root / "exports" / "g01_1.png")
     before = snapshot(project, conn)
@@ -281,6 +283,30 @@ def test_finalize_refuses_a_missing_image_or_a_finalized_group_and_changes_nothi
     with pytest.raises(InvalidInput, match="already finalized"):
         finalize_groups(project, conn, pks)
     assert snapshot(project, conn) == before
+
+
+def test_a_missing_image_the_user_did_not_keep_does_not_block_finalize(project, conn):
+    pks = build_groups(project, conn, [3, 2])
+    stage_choice(conn, pks[0], StagedChoice("approve", 0))
+    stage_choice(conn, pks[1], StagedChoice("reject", 0, ai_selected_index=1))
+    (project.source / "g00_2.png").unlink()
+    (project.source / "g01_1.png").unlink()  # the AI's pick of a rejected group
+    result = finalize_groups(project, conn, pks)
+    rows = conn.execute(
+        "SELECT group_id, image_index FROM decision_files ORDER BY group_id, image_index"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [
+        (result.group_ids[0], 0),
+        (result.group_ids[0], 1),
+        (result.group_ids[1], 0),
+    ]
+    assert (project.folder("selected") / "g00_0.png").is_file()
+    staged = sorted(p.name for p in project.folder("delete_staging").iterdir())
+    assert staged == ["g00_1.png", "g01_0.png", "g01_0.txt"]  # with its companion
+    reject = conn.execute(
+        "SELECT user_selected_index FROM ai_decisions WHERE group_id = ?", (result.group_ids[1],)
+    ).fetchone()[0]
+    assert reject == 1
 
 
 def test_stage_choice_validates_and_replaces(project, conn):

@@ -20,7 +20,7 @@ from pathlib import Path
 from workbench.core.crops import CropBox
 from workbench.core.db import transaction
 from workbench.core.decisions import Decision, insert_decision, make_group_id
-from workbench.core.errors import InvalidInput
+from workbench.core.errors import FileOperationError, InvalidInput
 from workbench.core.fileops import FileJournal, StepHook, durable
 from workbench.core.project import Project
 from workbench.core.sidecar import SIDECAR_SUFFIX, Sidecar, encode_sidecar, sidecar_path
@@ -245,15 +245,20 @@ def _finalize_one(
 ) -> Route:
     group_id = make_group_id(project.name, moment, group.batch_number, group.position)
     paths = [p for p, _, _ in group.images]
-    for p in paths:
-        if not p.is_file():
-            raise InvalidInput(f"{p} is missing; restore it or rescan before finalizing.")
     chosen_index = choice.user_selected_index
     if choice.user_action == "reject":
         chosen_index = choice.ai_selected_index if choice.ai_selected_index is not None else 0
     if not 0 <= chosen_index < len(paths):  # the group lost images after the choice was made
         raise InvalidInput(
             f"Group {group.pk} has no image {chosen_index + 1}; rescan and decide it again."
+        )
+    # A missing image the user did not keep must not block the batch: there is nothing to
+    # move, so it gets no decision_files row. The kept image itself must be there.
+    present = [p.is_file() for p in paths]
+    if choice.user_action != "reject" and not present[chosen_index]:
+        raise InvalidInput(
+            f"{paths[chosen_index]} is missing; restore it, or choose another image or reject "
+            "the group, before finalizing."
         )
     _, width, height = group.images[chosen_index]
     if not width or not height:
@@ -284,6 +289,8 @@ def _finalize_one(
     sidecar_needed = folder in ("crop", "crop_auto")
     chosen_dst = paths[chosen_index]
     for i, path in enumerate(paths):
+        if not present[i]:
+            continue
         target = folder if i == chosen_index else "delete_staging"
         # The sidecar's name is reserved with the image's, so it can never replace a file.
         suffixes = (SIDECAR_SUFFIX,) if (i == chosen_index and sidecar_needed) else ()
@@ -337,7 +344,10 @@ def _revert_finalize(
 
 
 # Later work (crop submits, restores) registers its own reverters by payload kind.
-REVERTERS: dict[str, RowReverter] = {"finalize": _revert_finalize}
+REVERTERS: dict[str, RowReverter] = {
+    "finalize": _revert_finalize,
+    "files": lambda conn, payload, back: None,  # operations that touch no rows
+}
 
 
 def undo_last(
@@ -349,13 +359,23 @@ def undo_last(
     hold what finalize wrote; everything else stays. Raises FileOperationError, changing
     nothing, when a file is no longer where the operation put it.
     """
+    # Modules that journal operations of their own register their reverters on import;
+    # restore imports this module, so it is imported here rather than at the top.
+    import workbench.core.restore  # noqa: F401
+
     journal = journal_for(project, conn, step_hook)
     labels = dict(journal.undoable(limit=count))
 
     def revert(c: sqlite3.Connection, op_id: int, back: dict[str, Path]) -> None:
         payload = journal.payload(op_id)
-        reverter = REVERTERS.get(str(payload.get("kind")))
-        if reverter is not None:
-            reverter(c, payload, back)
+        kind = str(payload.get("kind"))
+        reverter = REVERTERS.get(kind)
+        if reverter is None:
+            # Moving files back without reverting their rows would leave the two disagreeing.
+            raise FileOperationError(
+                f"Workbench cannot undo a '{kind}' operation ({labels.get(op_id, op_id)}); "
+                "nothing was changed."
+            )
+        reverter(c, payload, back)
 
     return [labels[i] for i in journal.undo(count, revert_rows=revert)]

@@ -255,3 +255,16 @@ def test_help_and_version_under_json(capsys) -> None:
     assert code == 0 and data["version"]
     code, data = run(capsys, "status", "-h", "--json")
     assert code == 0 and "usage" in data["help"]
+
+
+def test_saving_settings_keeps_sections_it_does_not_know(tmp_path: Path) -> None:
+    store = ProjectStore(tmp_path / "p", tmp_path / "m")
+    (tmp_path / "src").mkdir()
+    project = store.create("keep", tmp_path / "src")
+    toml = project.root / "project.toml"
+    toml.write_text(toml.read_text() + '\n[plates]\nsign_words = ["EXIT", "VALET"]\n')
+    project = store.open("keep")
+    project.settings.batch_size = 7
+    project.save_settings()
+    text = toml.read_text()
+    assert "VALET" in text and "batch_size = 7" in text

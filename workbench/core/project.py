@@ -176,7 +176,17 @@ class Project:
         return Path(path).resolve()
 
     def save_settings(self) -> None:
-        write_atomic(self.root / SETTINGS_FILE, tomli_w.dumps(self.settings.to_toml()).encode())
+        """Write project.toml; sections and keys this version does not know are kept."""
+        path = self.root / SETTINGS_FILE
+        data: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                data = {}
+        for section, values in self.settings.to_toml().items():
+            data.setdefault(section, {}).update(values)
+        write_atomic(path, tomli_w.dumps(data).encode())
 
 
 class ProjectStore:

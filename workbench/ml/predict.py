@@ -266,6 +266,23 @@ class Predictor:
 
         return propose
 
+    def read_plates(
+        self,
+        paths: Sequence[Path | str],
+        engine: str = "auto",
+        *,
+        paddleocr_dir: Path | None = None,
+    ) -> list[PlateReading]:
+        """One PlateReading per plate crop, in input order (never raises for one bad crop).
+
+        `engine` is auto | crnn | rapidocr | paddleocr (workbench/ml/ocr/engines.py); the
+        readings are engines.PlateResult, which adds raw_text, ms and, for a crop that
+        could not be read, error. An engine that cannot run here raises EngineUnavailable.
+        """
+        from workbench.ml.ocr.engines import shared_engines
+
+        return list(shared_engines(self.models_dir, paddleocr_dir).read(paths, engine))
+
     def _store(self) -> FeatureStore | None:
         if self._store_factory is None:
             return None

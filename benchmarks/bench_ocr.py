@@ -1,0 +1,139 @@
+"""Prints ms per plate for each available OCR engine at batch 1 and batch 64, on the same crops.
+
+Crops are drawn here (dark DejaVu Sans Bold text on a white or yellow plate, a margin of
+car body, mild blur and sensor noise, 5-8 characters) and decoded once; then for every
+engine that loads:
+
+- inference ms per plate at batch 1 (one crop per call) and batch 64;
+- end to end ms per plate at batch 64 through OcrEngines.read (decoding the files too);
+- exact reads out of the crops (the drawn text is known).
+
+Engines: rapidocr always; crnn when the project named by --project has a champion;
+paddleocr when that project configures `[plates] paddleocr_dir`, or --paddleocr-dir.
+Model loading is never timed. Budget (ARCHITECTURE.md): a trained CRNN <= 0.5 ms per
+plate at batch 64, beside rapidocr's recognizer in the same run.
+
+    .venv/bin/python benchmarks/bench_ocr.py [--plates 256] [--threads N]
+        [--projects-dir D --project NAME] [--paddleocr-dir DIR] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from workbench.core.demo import PLATE_CHARS, plate_font  # noqa: E402
+from workbench.ml.ocr.engines import OcrEngines, load_crop  # noqa: E402
+from workbench.ml.ocr.rapid import EngineUnavailable  # noqa: E402
+
+
+def draw_crop(rng: np.random.Generator, path: Path, font: object) -> str:
+    """A plate crop as a camera's plate detector writes it; returns its text."""
+    text = "".join(rng.choice(list(PLATE_CHARS), int(rng.integers(5, 9))))
+    left, top, right, bottom = font.getbbox(text)  # type: ignore[attr-defined]
+    pw, ph = right - left + 28, bottom - top + 22
+    plate = Image.new("RGB", (pw, ph), (235, 200, 40) if rng.random() < 0.35 else (242, 242, 238))
+    d = ImageDraw.Draw(plate)
+    d.rectangle((1, 1, pw - 2, ph - 2), outline=(25, 25, 25), width=3)
+    d.text((14 - left, 11 - top), text, font=font, fill=(20, 20, 20))  # type: ignore[arg-type]
+    mx, my = int(pw * rng.uniform(0.05, 0.15)), int(ph * rng.uniform(0.1, 0.3))
+    body = tuple(int(v) for v in rng.uniform(30, 200, 3))
+    canvas = Image.new("RGB", (pw + 2 * mx, ph + 2 * my), body)
+    canvas.paste(plate, (mx, my))
+    scale = rng.uniform(0.5, 0.9)
+    canvas = canvas.resize((int(canvas.width * scale), int(canvas.height * scale)),
+                           Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(0.5))  # fmt: skip
+    a = (
+        np.asarray(canvas, dtype=np.float32)
+        + rng.standard_normal((canvas.height, canvas.width, 3)) * 4
+    )
+    Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return text
+
+
+def per_plate_ms(fn, images: list[np.ndarray], batch: int, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """The median over `repeat` runs of (time to read every image, `batch` at a time) / n."""
+    runs = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        for start in range(0, len(images), batch):
+            fn(images[start : start + batch])
+        runs.append((time.perf_counter() - began) * 1000 / len(images))
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plates", type=int, default=256)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime threads (default: all)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--projects-dir", type=Path, default=None)
+    parser.add_argument(
+        "--project", default=None, help="a project whose CRNN / PaddleOCR to include"
+    )
+    parser.add_argument("--paddleocr-dir", type=Path, default=None)
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="write the crops here and keep them"
+    )
+    args = parser.parse_args()
+
+    models_dir, paddle = None, args.paddleocr_dir
+    if args.project:
+        from workbench.core.plates import plate_settings
+        from workbench.core.project import ProjectStore
+
+        project = ProjectStore(args.projects_dir).open(args.project)
+        models_dir = project.models_dir
+        paddle = paddle or plate_settings(project).paddleocr_dir
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ocr_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rng, font = np.random.default_rng(11), plate_font(44)
+    paths, truths = [], []
+    for i in range(args.plates):
+        path = folder / f"CAM1_track{i + 1}.jpg"
+        truths.append(draw_crop(rng, path, font))
+        paths.append(path)
+    images = [load_crop(p) for p in paths]
+    sizes = [img.shape[1] for img in images]
+    print(f"{len(images)} crops, {min(sizes)}-{max(sizes)} px wide, "
+          f"{args.threads or 'all'} onnxruntime thread(s); median of {args.repeat} runs")  # fmt: skip
+    print(
+        f"{'engine':<10} {'version':<48} {'batch 1':>9} {'batch 64':>9} {'e2e 64':>9} {'exact':>9}"
+    )
+    engines = OcrEngines(models_dir, paddleocr_dir=paddle, threads=args.threads)
+    for name in ("crnn", "rapidocr", "paddleocr"):
+        try:
+            engine = engines.get(name)
+        except EngineUnavailable as exc:
+            print(f"{name:<10} not available: {exc.message}")
+            continue
+        read = engine.recognizer.read
+        read(images[:64])  # warm: buffers for the widest batch
+        one = per_plate_ms(read, images, 1, args.repeat)
+        many = per_plate_ms(read, images, 64, args.repeat)
+        began = time.perf_counter()
+        results = engines.read(paths, name, batch_size=64)
+        e2e = (time.perf_counter() - began) * 1000 / len(paths)
+        exact = sum(r.text == t for r, t in zip(results, truths, strict=True))
+        print(f"{name:<10} {engine.version[:48]:<48} {one:8.2f}ms {many:8.2f}ms {e2e:8.2f}ms "
+              f"{exact:>4}/{len(truths)}")  # fmt: skip
+    if args.keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

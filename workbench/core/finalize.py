@@ -361,6 +361,7 @@ def undo_last(
     """
     # Modules that journal operations of their own register their reverters on import;
     # restore imports this module, so it is imported here rather than at the top.
+    import workbench.core.crop_submit  # noqa: F401
     import workbench.core.restore  # noqa: F401
 
     journal = journal_for(project, conn, step_hook)

@@ -37,6 +37,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="folder of trained models (default: models/ beside the projects folder)")  # fmt: skip
     parser.add_argument("--demo", action="store_true",
                         help="generate (or reuse) the demo project and open it; PROJECT names it")  # fmt: skip
+    parser.add_argument("--review", action="store_true",
+                        help="open the plates view in review mode: walk labeled crops to correct them")  # fmt: skip
     parser.add_argument("--version", action="version", version=f"Workbench {__version__}")
     return parser.parse_args(list(argv) if argv is not None else None)
 
@@ -55,8 +57,40 @@ def binding_problem() -> str | None:
     return None
 
 
+# How long a thread may hold Python's GIL while another waits for it (default 5 ms). The
+# reviewer's prefetch threads run Python between their decodes; each time the GUI thread
+# gives the GIL up around a Qt call it may wait this long to get it back, several times
+# per paint, so the default alone costs a key press up to tens of milliseconds.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+# glibc's malloc (Linux): image buffers of 1 MB or more are mapped and unmapped one by one,
+# and threads share two heaps. Left alone, each prefetch thread grows a heap of its own
+# around the decoded 3072 px images and keeps the freed pages, about 150 MB more at peak
+# in benchmarks/bench_reviewer.py (the budget is 600 MB).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+MMAP_THRESHOLD_BYTES = 1024 * 1024
+MALLOC_ARENAS = 2
+
+
+def tune_memory() -> None:
+    """Apply the malloc settings above where the C library is glibc; elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        pass  # musl or another C library: its own defaults
+
+
 def application() -> QApplication:
     """The QApplication, created once with Workbench's names and style sheet."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    tune_memory()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setOrganizationName("Workbench")
@@ -107,7 +141,11 @@ def build_window(
         except WorkbenchError as exc:
             asker.error(exc.message)
             name = None
-    return Launcher(store, asker).open(name)
+    window = Launcher(store, asker).open(name)
+    if window is not None and args.review:
+        window.plates.set_review(True)
+        window.show_view(window.plates)
+    return window
 
 
 def main(argv: Sequence[str] | None = None) -> int:

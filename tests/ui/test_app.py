@@ -55,7 +55,7 @@ def windows(qtbot):
     yield opened
     for window in opened:
         window.close()
-        assert not window.overview.busy()
+        assert not window.overview.busy() and not window.reviewer.busy()
         assert not window.session.lock.held
 
 
@@ -63,6 +63,11 @@ def _open(windows, qtbot, argv, dialogs=None):
     window = build_window(argv, dialogs=dialogs or ScriptedDialogs())
     assert window is not None
     windows.append(window)
+    assert window.current_view() is window.reviewer  # the view a project opens on
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # menu shortcuts act in the active window
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.current_view() is window.overview)
     browser = window.overview.browser
     qtbot.waitUntil(lambda: browser.group_count > 0)
     qtbot.waitUntil(browser.pictures_ready)
@@ -290,3 +295,17 @@ def test_errors_are_sentences() -> None:
     assert sentence(InvalidInput("Fix the name.")) == "Fix the name."
     text = sentence(ValueError("boom"), Path("/tmp/workbench.log"))
     assert "boom" in text and "/tmp/workbench.log" in text and "Traceback" not in text
+
+
+def test_every_view_is_in_the_window_and_review_flag_opens_plates(qtbot, demo, windows) -> None:
+    store, _ = demo
+    argv = ["demo", "--review", "--projects-dir", str(store.projects_dir)]
+    window = build_window(argv, dialogs=ScriptedDialogs())
+    assert window is not None
+    windows.append(window)
+    assert window.views.count() == 4 and window.views.widget(0) is window.reviewer
+    assert window.current_view() is window.plates and window.plates.state.review
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.current_view() is window.crop)

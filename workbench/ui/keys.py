@@ -24,13 +24,19 @@ _NAMES = {"Left": "←", "Right": "→", "Up": "↑", "Down": "↓", "PgUp": "Pg
 
 @dataclass(frozen=True)
 class KeyBinding:
-    """Keys (QKeySequence strings such as "Right", "PgDown", "Ctrl+Q") and their action."""
+    """Keys (QKeySequence strings such as "Right", "PgDown", "Ctrl+Q") and their action.
+
+    With `passes_key`, the action is called with the matched key's text ("2", "Ctrl+Z"),
+    so one binding (one line in the key map) can serve several keys, e.g. "1 / 2 / 3 / 4".
+    """
 
     keys: tuple[str, ...]
     description: str
-    action: Callable[[], object]
+    action: Callable[..., object]
+    passes_key: bool = False
 
-    def matches(self, event: QKeyEvent) -> bool:
+    def matched_key(self, event: QKeyEvent) -> str | None:
+        """The text of the key in `keys` that the event is, or None."""
         mods = event.modifiers() & _MATCHED_MODIFIERS
         for text in self.keys:
             seq = QKeySequence(text)
@@ -41,8 +47,18 @@ class KeyBinding:
                 combo.key() == event.key()
                 and (combo.keyboardModifiers() & _MATCHED_MODIFIERS) == mods
             ):
-                return True
-        return False
+                return text
+        return None
+
+    def matches(self, event: QKeyEvent) -> bool:
+        return self.matched_key(event) is not None
+
+    def run(self, key: str) -> None:
+        """Run the action for the matched key."""
+        if self.passes_key:
+            self.action(key)
+        else:
+            self.action()
 
     @property
     def label(self) -> str:
@@ -53,8 +69,9 @@ class KeyBinding:
 def dispatch(bindings: Sequence[KeyBinding], event: QKeyEvent) -> bool:
     """Run the first binding that matches the event; True when one did."""
     for binding in bindings:
-        if binding.matches(event):
-            binding.action()
+        key = binding.matched_key(event)
+        if key is not None:
+            binding.run(key)
             return True
     return False
 

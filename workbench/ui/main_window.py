@@ -1,4 +1,4 @@
-"""The main window: a stack of views (the project overview for now), menus, key map, status."""
+"""The main window: a stack of views (reviewer, project overview, ...), menus, key map, status."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Protocol, cast
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QVBoxLayout,
@@ -16,14 +18,21 @@ from PySide6.QtWidgets import (
 )
 
 import workbench
+from workbench.ui.crop import CropView
 from workbench.ui.keys import KeyBinding, dispatch, hint_line
+from workbench.ui.plates import PlatesView
 from workbench.ui.project_overview import ProjectOverview
+from workbench.ui.reviewer import ReviewerView
 from workbench.ui.session import ProjectSession
 from workbench.ui.widgets.key_overlay import KeyMapOverlay
 
 
 class View(Protocol):
-    """What the window needs from a view widget (besides being a QWidget)."""
+    """What the window needs from a view widget (besides being a QWidget).
+
+    Optional: `hint_text() -> str` (the key hints under the view; default: its first two
+    bindings), `menu_title` with `menu_actions() -> list[QAction]` (a menu of its own).
+    """
 
     title: str
 
@@ -35,8 +44,11 @@ class View(Protocol):
 class MainWindow(QMainWindow):
     """One open project. Closing the window releases the project's lock.
 
-    Views are widgets with `title`, `bindings()` and `shutdown()`; later views (reviewer,
-    crop, plates, training) are added with `add_view` and get a View menu entry.
+    Views are widgets with `title`, `bindings()` and `shutdown()`; each is added with
+    `add_view` and gets a View menu entry. The reviewer is first (Ctrl+1) and shown when
+    the project opens; the overview is Ctrl+2; later views (crop, plates, training) follow.
+    A view's keys act only while the keyboard focus is inside it (or nowhere in particular),
+    so a text field elsewhere in the window never triggers them.
     """
 
     openProjectRequested = Signal()
@@ -48,6 +60,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{self.project.name} — Workbench")
         self.views = QStackedWidget(self)
         self._view_widgets: list[QWidget] = []
+        self._view_keys: list[KeyBinding] = []
         self.views.setObjectName("views")
         self.hints = QLabel(self)
         self.hints.setObjectName("keyHints")
@@ -60,14 +73,22 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.overlay = KeyMapOverlay(central)
         self._build_menus()
+        self.reviewer = ReviewerView(self.project, self)
+        self.reviewer.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.add_view(self.reviewer, "Ctrl+1")
         self.overview = ProjectOverview(self.project, self)
         self.overview.failed.connect(self._show_problem)
         self.overview.refreshed.connect(self._update_status)
-        self.add_view(self.overview, "Ctrl+1")
+        self.add_view(self.overview, "Ctrl+2")
+        self.crop = CropView(self.project, self)
+        self.add_view(self.crop, "Ctrl+3")
+        self.plates = PlatesView(self.project, self)
+        self.add_view(self.plates, "Ctrl+4")
         self.statusBar().showMessage(f"Opened {self.project.root}")
         for problem in session.recovery.problems:
             self._show_problem(problem)
-        self.overview.refresh()
+        # The overview reads the database (and decodes its thumbnails) when first shown,
+        # not while the reviewer, shown first, prepares its own pictures.
         self.resize(1280, 720)
 
     # -- views ---------------------------------------------------------------------------
@@ -79,19 +100,34 @@ class MainWindow(QMainWindow):
         action = QAction(cast(View, widget).title, self)
         action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(lambda: self.show_view(widget))
+        # Also a window binding: a menu shortcut acts only while the window is active.
+        title = cast(View, widget).title
+        self._view_keys.append(
+            KeyBinding((shortcut,), f"show the {title.lower()}", lambda: self.show_view(widget))
+        )
         self.view_menu.insertAction(self._views_end, action)
+        actions = getattr(widget, "menu_actions", None)
+        if actions is not None:
+            menu = QMenu(getattr(widget, "menu_title", cast(View, widget).title), self)
+            self.menuBar().insertMenu(self._help_menu.menuAction(), menu)
+            for item in actions():
+                menu.addAction(item)
         self.show_view(self._view_widgets[self.views.currentIndex()])
 
     def current_view(self) -> View:
         return cast(View, self._view_widgets[self.views.currentIndex()])
 
     def show_view(self, widget: QWidget) -> None:
+        changed = self.views.currentWidget() is not widget
         self.views.setCurrentWidget(widget)
         view = cast(View, widget)
         bindings = view.bindings()
-        self.hints.setText(
-            "   " + hint_line(bindings[:2]) + "     ? / F1  all keys     Ctrl+Q  quit"
-        )
+        hints = getattr(view, "hint_text", None)
+        text = hints() if hints is not None else hint_line(bindings[:2])
+        self.hints.setText("   " + text + "     ? / F1  all keys     Ctrl+Q  quit")
+        if changed and widget is getattr(self, "overview", None):
+            self.overview.refresh()  # the reviewer may have decided groups meanwhile
+        widget.setFocus()
         self.overlay.set_sections(
             [
                 (view.title, [(b.label, b.description) for b in bindings]),
@@ -102,6 +138,7 @@ class MainWindow(QMainWindow):
     def window_bindings(self) -> list[KeyBinding]:
         return [
             KeyBinding(("?", "F1"), "show or hide this key map", self.overlay.toggle),
+            *self._view_keys,
             KeyBinding(
                 ("Ctrl+O",), "open or create another project", self.openProjectRequested.emit
             ),
@@ -120,11 +157,17 @@ class MainWindow(QMainWindow):
             ):
                 self.overlay.hide()
             return
-        if dispatch(self.current_view().bindings(), event):
+        if self._focus_in_view() and dispatch(self.current_view().bindings(), event):
             return
         if dispatch(self.window_bindings(), event):
             return
         super().keyPressEvent(event)
+
+    def _focus_in_view(self) -> bool:
+        """True unless the keyboard focus is on a widget outside the current view."""
+        focus = QApplication.focusWidget()
+        view = self.views.currentWidget()
+        return focus is None or focus is self or focus is view or view.isAncestorOf(focus)
 
     # -- menus and status ----------------------------------------------------------------
 
@@ -138,7 +181,7 @@ class MainWindow(QMainWindow):
         self.view_menu = self.menuBar().addMenu("&View")
         self._views_end = self.view_menu.addSeparator()  # views are listed above it
         self._action(self.view_menu, "&Reload from database", "F5", lambda: self.overview.refresh())
-        help_menu = self.menuBar().addMenu("&Help")
+        help_menu = self._help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Keys", "F1", self.overlay.toggle)
         self._action(help_menu, "&About Workbench", None, self._about)
 

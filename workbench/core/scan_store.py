@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.db import transaction
+from workbench.core.db import get_meta, set_meta, transaction
 from workbench.core.errors import InvalidInput
 from workbench.core.grouping import (
     DEFAULT_GAP_SECONDS,
@@ -255,6 +255,14 @@ def scan_into(
     )
 
 
+SCAN_COMPLETE_KEY = "scan.complete"
+
+
+def scan_incomplete(conn: sqlite3.Connection) -> bool:
+    """True when the last scan of the source stopped early (the rest is still to group)."""
+    return get_meta(conn, SCAN_COMPLETE_KEY) == "0"
+
+
 def scan_project(
     project: Project,
     conn: sqlite3.Connection,
@@ -262,9 +270,13 @@ def scan_project(
     on_group: Callable[[int, FormedGroup], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> ScanSummary:
-    """A ScanSummary after grouping the project's new source images with its own settings."""
+    """A ScanSummary after grouping the project's new source images with its own settings.
+
+    A scan that stops early is recorded as incomplete, so the next one (in the background
+    when the project is opened) picks up the rest.
+    """
     s = project.settings
-    return scan_into(
+    summary = scan_into(
         conn,
         project.source,
         group_by=s.group_by,
@@ -275,3 +287,5 @@ def scan_project(
         on_group=on_group,
         should_stop=should_stop,
     )
+    set_meta(conn, SCAN_COMPLETE_KEY, "0" if summary.stopped else "1")
+    return summary

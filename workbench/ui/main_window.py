@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 import workbench
+from workbench.ui.background_scan import BackgroundScan
 from workbench.ui.crop import CropView
 from workbench.ui.keys import KeyBinding, dispatch, hint_line
 from workbench.ui.plates import PlatesView
@@ -85,6 +86,13 @@ class MainWindow(QMainWindow):
         self.plates = PlatesView(self.project, self)
         self.add_view(self.plates, "Ctrl+4")
         self.statusBar().showMessage(f"Opened {self.project.root}")
+        self.scan = BackgroundScan(self.project, self)
+        self.scan.finished.connect(self._scan_finished)
+        self.scan.failed.connect(lambda exc: self._show_problem(getattr(exc, "message", str(exc))))
+        if self.scan.start_if_needed():
+            self.statusBar().showMessage(
+                "Grouping the rest of the source folder in the background…"
+            )
         for problem in session.recovery.problems:
             self._show_problem(problem)
         # The overview reads the database (and decodes its thumbnails) when first shown,
@@ -217,8 +225,14 @@ class MainWindow(QMainWindow):
 
     # -- closing -------------------------------------------------------------------------
 
+    def _scan_finished(self, summary: object) -> None:
+        groups = getattr(summary, "groups", 0)
+        self.statusBar().showMessage(f"Grouping finished: {groups} more group(s) found.", 15_000)
+        self.overview.refresh()
+
     def shutdown(self) -> None:
         """Stop every worker of this window and release the project lock (idempotent)."""
+        self.scan.stop()  # before the lock goes: the scan writes under it
         for widget in self._view_widgets:
             cast(View, widget).shutdown()
         self.session.close()

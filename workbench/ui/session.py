@@ -56,20 +56,31 @@ def create_and_scan(
     group_by: str,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> str:
-    """Create a project over `source` and group its images; returns the project's name.
+    """Create a project over `source` and group its first batch; returns the project's name.
 
     Runs on a worker thread (no Qt here); `progress(stage, groups found, 0)` while scanning.
+    The scan stops once the first batch is complete, so a folder of 100,000 images is on
+    screen in about a second; the window groups the rest in the background
+    (`scan_store.scan_incomplete`).
     """
     report = progress or (lambda stage, done, total: None)
     project = store.create(name, source, group_by=group_by)
     report(f"Grouping the images of {project.source}", 0, 0)
+    found = 0
+
+    def on_group(pk: int, group: object) -> None:
+        nonlocal found
+        found += 1
+        report(f"Grouping images: {found} groups so far", found, 0)
+
     with project.lock("gui: first scan"):
         conn = project.connect()
         try:
             scan_project(
                 project,
                 conn,
-                on_group=lambda pk, group: report(f"Grouping images: {pk} groups so far", pk, 0),
+                on_group=on_group,
+                should_stop=lambda: found >= project.settings.batch_size,
             )
         finally:
             conn.close()

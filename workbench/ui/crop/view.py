@@ -67,7 +67,7 @@ class CropView(QWidget):
         self._use_model = use_model and propose is None
         self._runner = Runner(self, threads=1)
         self._build()
-        self.reload()
+        self._loaded = False  # the first page loads when the view is first shown
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -151,7 +151,11 @@ class CropView(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.canvas.setFocus()
-        if self.page is not None and not self.busy():
+        if not self._loaded:
+            # Not at construction: at start-up the reviewer's prefetch has the CPU.
+            self._loaded = True
+            self.reload()
+        elif self.page is not None and not self.busy():
             self._remember()
             self.reload()  # the reviewer may have sent new images meanwhile
 

@@ -16,7 +16,8 @@ from workbench.cli.common import (
     store,
     writing,
 )
-from workbench.core.errors import WorkbenchError
+from workbench.core.export_target import check_export_target
+from workbench.core.plates import crop_folders
 
 FORMATS = ("labels-txt", "fast-plate-ocr", "paddleocr")
 ENGINES = ("auto", "crnn", "rapidocr", "paddleocr")
@@ -87,11 +88,16 @@ def _export(args: argparse.Namespace) -> Result:
     from workbench.core import plates_io
 
     with reading(args) as (project, conn):
-        target = plates_io.check_export_target(project, args.out)
+        target = check_export_target(
+            store(args),
+            project,
+            args.out,
+            replace=args.overwrite,
+            append=args.format == "labels-txt",
+            folder=args.format == "paddleocr",
+            extra_protected=crop_folders(project, conn),
+        )
         if args.format == "labels-txt":
-            if target.is_dir():
-                raise WorkbenchError(f"{target} is a folder; give a file name such as labels.txt.",
-                                     code="invalid_input")  # fmt: skip
             report = plates_io.export_labels_txt(conn, target)
         elif args.format == "fast-plate-ocr":
             report = plates_io.export_fast_plate_ocr(conn, target, overwrite=args.overwrite)

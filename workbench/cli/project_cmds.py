@@ -20,7 +20,7 @@ from workbench.cli.common import (
     store,
     writing,
 )
-from workbench.core.errors import WorkbenchError
+from workbench.core.export_target import check_export_target
 from workbench.core.project import GROUP_BY, Project
 
 
@@ -183,32 +183,11 @@ def cmd_decisions(args: argparse.Namespace) -> Result:
         )
         return data, text
     with reading(args) as (project, conn):
-        _check_export_target(project, args.file, overwrite=args.overwrite)
+        check_export_target(store(args), project, args.file, replace=args.overwrite)
         count = export_decisions(conn, args.file)
     return {"project": project.name, "exported": count, "file": str(args.file)}, (
         f"Exported {count} decision(s) to {args.file}."
     )
-
-
-def _check_export_target(project: Project, target: Path, *, overwrite: bool) -> None:
-    """Refuse targets that would replace a project's own files or a source image."""
-    resolved = target.resolve()
-    inside_project = resolved.is_relative_to(project.root)
-    if (inside_project and not resolved.is_relative_to(project.folder("exports"))) or (
-        resolved.is_relative_to(project.source.resolve())
-    ):
-        raise WorkbenchError(
-            f"{target} lies inside project '{project.name}' or its source folder; export to "
-            f"{project.folder('exports')} or a folder outside the project.",
-            code="unsafe_path",
-        )
-    if resolved.is_dir():
-        raise WorkbenchError(f"{target} is a folder; give a file name.", code="invalid_input")
-    if resolved.exists() and not overwrite:
-        raise WorkbenchError(
-            f"{target} already exists; choose another name or pass --overwrite.",
-            code="invalid_input",
-        )
 
 
 def cmd_doctor(args: argparse.Namespace) -> Result:

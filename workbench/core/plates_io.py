@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core import db
-from workbench.core.errors import InvalidInput, UnsafePath
+from workbench.core.errors import InvalidInput
 from workbench.core.images import verify_image
 from workbench.core.plates import (
     MAX_TEXT_LENGTH,
@@ -207,20 +207,6 @@ def _resolve(raw: str, bases: list[Path]) -> Path | None:
 
 
 # -- export ------------------------------------------------------------------------------
-
-
-def check_export_target(project: Project, target: Path) -> Path:
-    """The resolved target, refused inside the project (but exports/) or its source folder."""
-    resolved = Path(target).expanduser().resolve()
-    inside = resolved.is_relative_to(project.root) and not resolved.is_relative_to(
-        project.folder("exports")
-    )
-    if inside or resolved.is_relative_to(project.source.resolve()):
-        raise UnsafePath(
-            f"{target} lies inside project '{project.name}' or its source folder; export to "
-            f"{project.folder('exports')} or a folder outside the project."
-        )
-    return resolved
 
 
 @dataclass

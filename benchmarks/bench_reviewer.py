@@ -41,7 +41,8 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from reviewer_data import NAME, drop_caches, make_images, make_project, reset  # noqa: E402
+from bench_scan import drop_caches  # noqa: E402
+from reviewer_data import NAME, make_images, make_project, reset  # noqa: E402
 
 KEY_CYCLE = ("1", "2", "3", "Q", "W", "E")
 

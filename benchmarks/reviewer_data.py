@@ -5,7 +5,6 @@ Used by bench_reviewer.py; `make_images` reuses a kept folder when it already ho
 
 from __future__ import annotations
 
-import os
 import shutil
 import zlib
 from datetime import datetime, timedelta
@@ -89,13 +88,3 @@ def reset(projects: Path, name: str, *, cold: bool) -> None:
         conn.close()
     if cold:
         shutil.rmtree(thumbs_dir(project), ignore_errors=True)
-
-
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as fh:
-            fh.write("3\n")
-        return True
-    except OSError:
-        return False

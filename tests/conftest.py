@@ -30,3 +30,17 @@ def source_dir(tmp_path: Path) -> Path:
     src = tmp_path / "source"
     src.mkdir()
     return src
+
+
+@pytest.fixture
+def project(store, source_dir: Path):
+    """A project 'p' over an empty source folder (files override it where they need more)."""
+    return store.create("p", source_dir)
+
+
+@pytest.fixture
+def conn(project):
+    """A connection to `project`'s database, closed after the test."""
+    c = project.connect()
+    yield c
+    c.close()

@@ -26,18 +26,6 @@ from workbench.core.project import validate_name
 FINALIZED = datetime(2025, 10, 21, 23, 45, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def project(store, source_dir):
-    return store.create("p", source_dir)
-
-
-@pytest.fixture
-def conn(project):
-    c = project.connect()
-    yield c
-    c.close()
-
-
 def make(**overrides) -> Decision:
     fields = dict(
         group_id="p_group_20251021T234530Z_batch001_img000",

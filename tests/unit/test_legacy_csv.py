@@ -47,13 +47,6 @@ def project(store, source_dir):
     return store.create("p", source_dir)
 
 
-@pytest.fixture
-def conn(project):
-    c = project.connect()
-    yield c
-    c.close()
-
-
 def good_row(**overrides: str) -> dict[str, str]:
     """A valid row for project 'p' (two images, approve, AI crop), with overrides."""
     row = dict.fromkeys(ALL_COLUMNS, "")

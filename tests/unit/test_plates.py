@@ -44,13 +44,6 @@ def project(store, source_dir):
 
 
 @pytest.fixture
-def conn(project):
-    c = project.connect()
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def crops_dir(tmp_path: Path) -> Path:
     """A camera's crop tree beside the project: output/crops/<day>/CAM1_trackN.jpg."""
     root = tmp_path / "output" / "crops"

@@ -44,18 +44,6 @@ SEED_INDEXES = {
 }
 
 
-@pytest.fixture
-def project(store, source_dir):
-    return store.create("p", source_dir)
-
-
-@pytest.fixture
-def conn(project):
-    c = project.connect()
-    yield c
-    c.close()
-
-
 def raw_row(**overrides):
     """A valid ai_decisions row as plain values, for inserts that bypass Decision."""
     row = {

@@ -25,11 +25,6 @@ GID = "p_group_20251021T234530Z_batch001_img002"
 
 
 @pytest.fixture
-def project(store, source_dir):
-    return store.create("p", source_dir)
-
-
-@pytest.fixture
 def crop_dir(project) -> Path:
     return project.folder("crop")
 

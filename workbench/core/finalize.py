@@ -344,10 +344,7 @@ def _revert_finalize(
 
 
 # Later work (crop submits, restores) registers its own reverters by payload kind.
-REVERTERS: dict[str, RowReverter] = {
-    "finalize": _revert_finalize,
-    "files": lambda conn, payload, back: None,  # operations that touch no rows
-}
+REVERTERS: dict[str, RowReverter] = {"finalize": _revert_finalize}
 
 
 def undo_last(

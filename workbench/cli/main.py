@@ -17,11 +17,11 @@ from contextlib import redirect_stdout
 from typing import Any
 
 from workbench import __version__
-from workbench.cli import crop_cmds, plates_cmds, predict_cmds, project_cmds
+from workbench.cli import crop_cmds, plates_cmds, predict_cmds, project_cmds, train_cmds
 from workbench.cli.common import Handler, Parser, UsageError, add_common
 from workbench.core.errors import WorkbenchError
 
-COMMAND_MODULES = (project_cmds, predict_cmds, crop_cmds, plates_cmds)
+COMMAND_MODULES = (project_cmds, predict_cmds, crop_cmds, plates_cmds, train_cmds)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

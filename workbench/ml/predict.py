@@ -14,7 +14,9 @@ model folder:
 
 for kind "ranker" (input float32 [n, F] features of a group, output [n] or [n, 1]
 logits, softmax at temperature 1) and "crop" (input [1, F], output [1, 4] normalized
-x1, y1, x2, y2; an optional second output [1] or [1, 1] is its confidence). F is
+x1, y1, x2, y2; an optional second output [1] or [1, 1] is its confidence). Kind
+"smartcrop" is `v<N>/model.json`, crop statistics (training/smartcrop.py): with no crop
+champion, it adjusts the heuristic's crop and the crop's version reads "smartcrop". F is
 len(FEATURE_NAMES) and the champion's feature_version must equal FEATURE_VERSION.
 The pointer's mtime is checked at most once a second, so a new champion is served
 without a restart. onnxruntime is imported only when a champion exists: this module
@@ -53,7 +55,8 @@ from workbench.ml.features import (
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 4
-KINDS = ("ranker", "crop")
+KINDS = ("ranker", "crop", "smartcrop")
+SMARTCROP_VERSION = "smartcrop"
 CHAMPION_FILE = "champion.json"
 CHECK_INTERVAL_S = 1.0
 _VERSION_RE = re.compile(r"^v[1-9][0-9]*$")
@@ -165,12 +168,9 @@ class Predictor:
         if not 1 <= len(paths) <= MAX_GROUP:
             raise InvalidInput(f"A group has 1 to {MAX_GROUP} images, not {len(paths)}.")
         self._maybe_refresh()
-        with self._lock:  # one consistent pair of models for the whole pick
-            ranker, cropper = (self._slots[kind].champion for kind in KINDS)
-        versions = {
-            kind: champion.version if champion else heuristics.HEURISTIC_VERSION
-            for kind, champion in zip(KINDS, (ranker, cropper), strict=True)
-        }
+        with self._lock:  # one consistent set of models for the whole pick
+            ranker, cropper, smart = (self._slots[kind].champion for kind in KINDS)
+            versions = self._versions_locked()
         vectors: dict[int, np.ndarray] = {}
         unreadable: dict[int, str] = {}
         for i, path in enumerate(paths):
@@ -192,16 +192,21 @@ class Predictor:
         for i, p in zip(order, _rank(ranker, [vectors[i] for i in order]), strict=True):
             scores[i] = float(p)
         selected = max(order, key=lambda i: scores[i])
-        crop, crop_confidence = _crop(cropper, vectors[selected])
+        crop, crop_confidence = _crop(cropper, smart, vectors[selected])
         return Pick(selected, scores, scores[selected], crop, versions, crop_confidence, unreadable)
 
     def versions(self) -> dict[str, str]:
         """The model versions pick() uses now: {"ranker": "v3" | "heuristic", "crop": ...}."""
         with self._lock:
-            return {
-                kind: (slot.champion.version if slot.champion else heuristics.HEURISTIC_VERSION)
-                for kind, slot in self._slots.items()
-            }
+            return self._versions_locked()
+
+    def _versions_locked(self) -> dict[str, str]:
+        ranker, cropper, smart = (self._slots[kind].champion for kind in KINDS)
+        crop = (
+            cropper.version if cropper else SMARTCROP_VERSION if smart
+            else heuristics.HEURISTIC_VERSION
+        )  # fmt: skip
+        return {"ranker": ranker.version if ranker else heuristics.HEURISTIC_VERSION, "crop": crop}
 
     def reload(self) -> dict[str, str]:
         """Re-reads the champion pointers now (not waiting for the next check); the versions."""
@@ -333,8 +338,11 @@ def _rank(champion: _Champion | None, vectors: list[np.ndarray]) -> np.ndarray:
     return heuristics.rank(vectors)
 
 
-def _crop(champion: _Champion | None, vec: np.ndarray) -> tuple[CropBox | None, float]:
-    """The crop proposal and its confidence: the champion crop model's, else the heuristic's."""
+def _crop(
+    champion: _Champion | None, smart: _Champion | None, vec: np.ndarray
+) -> tuple[CropBox | None, float]:
+    """The crop proposal and its confidence: the champion crop model's, else the
+    heuristic's (adjusted by the smart-crop statistics when there are some)."""
     if champion is not None:
         try:
             outputs = champion.session.run(
@@ -349,7 +357,12 @@ def _crop(champion: _Champion | None, vec: np.ndarray) -> tuple[CropBox | None, 
             return CropBox.from_seq([round(float(v), 4) for v in box]), confidence
         except Exception as exc:  # includes an empty or inverted box (InvalidInput)
             log.warning("crop model %s failed (%s); using the heuristic", champion.version, exc)
-    return heuristics.propose_crop(vec)
+    box, confidence = heuristics.propose_crop(vec)
+    if smart is not None:
+        from workbench.ml.training.smartcrop import suggest
+
+        box, _ = suggest(smart.session, box)
+    return box, confidence
 
 
 def _load_champion(models_dir: Path, kind: str) -> _Champion | None:
@@ -360,6 +373,13 @@ def _load_champion(models_dir: Path, kind: str) -> _Champion | None:
         version = str(info["version"])
         if not _VERSION_RE.match(version):
             raise ValueError(f"version {version!r} is not v<N>")
+        if kind == "smartcrop":
+            from workbench.ml.training.smartcrop import MODEL_FILE, load_model
+
+            folder = (models_dir / kind / version).resolve()
+            if not folder.is_relative_to((models_dir / kind).resolve()):
+                raise ValueError(f"{folder} lies outside {models_dir / kind}")
+            return _Champion(version=version, session=load_model(folder / MODEL_FILE), input_name="")
         if info.get("feature_version", FEATURE_VERSION) != FEATURE_VERSION:
             raise ValueError(
                 f"it was trained on features {info.get('feature_version')!r}, "

@@ -1,0 +1,141 @@
+"""Trains the crop proposer (seed 002): the crop the user would draw on the kept image.
+
+Learns [x1, y1, x2, y2] from the selected image's features with a generalized-IoU
+loss, on every final crop (an AI crop the user accepted counts too). Measured on the
+frozen held-out crops: mean IoU and the crop_match rate (every corner within 5%),
+beside the smart-crop baseline (statistics fitted on the same training crops, applied
+to the heuristic proposal, as served without a trained crop model), the heuristic and
+the whole image. Exported to ONNX and served by predict.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from workbench.ml import heuristics
+from workbench.ml.jobs import (
+    JobConfig,
+    JobResult,
+    Progress,
+    ProgressFn,
+    StopFn,
+    check_stop,
+    seed_everything,
+)
+from workbench.ml.training import common, smartcrop
+from workbench.ml.training.data import (
+    DEFAULT_EPOCHS,
+    attach_features,
+    crop_samples,
+)
+
+log = logging.getLogger(__name__)
+
+LEARNING_RATE = 0.005
+WEIGHT_DECAY = 1e-4
+CURVE_POINTS = 60
+
+
+def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResult:
+    """Trains, measures and registers a crop proposer (the job protocol, jobs.py)."""
+    import torch
+
+    from workbench.ml.training import nets
+
+    seed_everything(config.seed)
+    nets.set_threads()
+    device = nets.device_for(config.device)
+    epochs = config.epochs or DEFAULT_EPOCHS["crop"]
+    with common.open_context(config) as ctx:
+        progress(Progress("data", message="reading crops"))
+        samples, skipped = crop_samples(ctx.conn, ctx.split)
+        common.require(ctx, "crop", samples, "final crops")
+        ds = attach_features(samples, lambda s: [s.path], ctx.features, progress, should_stop)
+        ds.skipped.update(skipped)
+        common.require(ctx, "crop", ds.samples, "readable final crops")
+        train, held = ds.train(), ds.held_out()
+
+        x = np.stack([ds.vectors[s.path] for s in train])
+        t = np.array([s.box.to_list() for s in train], dtype=np.float32)
+        hx = np.stack([ds.vectors[s.path] for s in held])
+        truth = [s.box for s in held]
+        model = nets.CropNet(x).to(device)
+        tx, tt = torch.tensor(x, device=device), torch.tensor(t, device=device)
+        thx = torch.tensor(hx, device=device)
+        opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+        every = max(1, epochs // CURVE_POINTS)
+        curves: list[dict[str, float]] = []
+        for epoch in range(1, epochs + 1):
+            check_stop(should_stop)
+            model.train()
+            opt.zero_grad()
+            loss = nets.giou_loss(model(tx), tt).mean()
+            loss.backward()
+            opt.step()
+            if epoch % every == 0 or epoch == epochs:
+                model.eval()
+                with torch.no_grad():
+                    held_boxes = model(thx).cpu().numpy()
+                point = {"epoch": float(epoch), "loss": round(float(loss.detach()), 5),
+                         "held_out_iou": _evaluate(held_boxes, truth)["mean_iou"]}  # fmt: skip
+                curves.append(point)
+                progress(Progress("training", epoch, epochs, point))
+
+        progress(Progress("evaluating", message="measuring on held-out crops"))
+        model = model.to("cpu").eval()
+        with torch.no_grad():
+            metrics = _evaluate(model(torch.tensor(hx)).numpy(), truth)
+        stats = smartcrop.fit([s.box for s in train], [(s.width, s.height) for s in train])
+        proposals = [heuristics.propose_crop(ds.vectors[s.path])[0] for s in held]
+        baselines = {
+            "smartcrop": smartcrop.evaluate([smartcrop.suggest(stats, p)[0] for p in proposals], truth),
+            "heuristic": smartcrop.evaluate(proposals, truth),
+            "whole_image": smartcrop.evaluate([None] * len(truth), truth),
+        }
+        to_beat = max(baselines["smartcrop"], baselines["heuristic"], key=lambda m: m["mean_iou"])
+        champion_metrics = _champion_metrics(ctx, hx, truth)
+        check_stop(should_stop)
+        with ctx.registry.stage("crop") as staged:
+            progress(Progress("export", message="exporting to ONNX"))
+            nets.export_onnx(model, hx[:2], staged.path / "model.onnx", ["box"])
+            nets.save_weights(model, staged.path / "weights.pt")
+            check_stop(should_stop)
+            return common.register(
+                ctx, config, staged, metrics=metrics, champion_metrics=champion_metrics,
+                baselines=baselines, dataset=ds, records=common.crop_records(ds),
+                serving=_serving(), key="mean_iou", tie_break="crop_match", to_beat=to_beat,
+                curves=curves, summary={"epochs": epochs, "final_loss": curves[-1]["loss"]},
+            )  # fmt: skip
+
+
+def _evaluate(boxes: np.ndarray, truth: list[Any]) -> dict[str, float]:
+    from workbench.core.crops import CropBox
+
+    proposals = []
+    for b in np.clip(boxes, 0.0, 1.0):
+        x1, y1, x2, y2 = (round(float(v), 4) for v in b)
+        proposals.append(CropBox(x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None)
+    return smartcrop.evaluate(proposals, truth)
+
+
+def _serving() -> dict[str, Any]:
+    from workbench.ml.features import FEATURE_VERSION
+
+    return {"feature_version": FEATURE_VERSION}
+
+
+def _champion_metrics(ctx: common.Context, hx: np.ndarray, truth: list[Any]) -> dict[str, Any]:
+    from workbench.ml.training import nets
+
+    champ = ctx.registry.champion_info("crop")
+    if champ is None:
+        return {}
+    try:
+        out = nets.onnx_run(champ.path / "model.onnx", hx).reshape(len(truth), 4)
+        return _evaluate(out, truth)
+    except Exception as exc:  # a broken champion file: the new version competes with the baseline
+        log.warning("cannot evaluate crop champion %s (%s)", champ.version, exc)
+        return {}

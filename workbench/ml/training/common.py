@@ -94,7 +94,9 @@ def ranker_records(ds: Dataset) -> list[dict[str, Any]]:
             for s in ds.samples]  # fmt: skip
 
 
-def better(new: dict[str, Any], old: dict[str, Any] | None, key: str, tie_break: str | None) -> bool:
+def better(
+    new: dict[str, Any], old: dict[str, Any] | None, key: str, tie_break: str | None
+) -> bool:
     """Whether `new` beats `old` on `key` (higher is better), `tie_break` deciding a tie."""
     if not old or key not in old:
         return True
@@ -130,11 +132,21 @@ def register(
     check_stop(lambda: False)
     info = ctx.registry.commit(
         staged,
-        metrics={"held_out": metrics, "champion_held_out": champion_metrics,
-                 "baselines": baselines, "key": key, "summary": summary or {},
-                 "curves": curves or []},  # fmt: skip
-        data={"data_hash": data_hash(records), "samples": samples, "created_at": iso_utc(),
-              "split_salt_sha": _short(ctx.split.salt), "held_out_fraction": ctx.split.fraction},  # fmt: skip
+        metrics={
+            "held_out": metrics,
+            "champion_held_out": champion_metrics,
+            "baselines": baselines,
+            "key": key,
+            "summary": summary or {},
+            "curves": curves or [],
+        },  # fmt: skip
+        data={
+            "data_hash": data_hash(records),
+            "samples": samples,
+            "created_at": iso_utc(),
+            "split_salt_sha": _short(ctx.split.salt),
+            "held_out_fraction": ctx.split.fraction,
+        },  # fmt: skip
         config=config.to_dict(),
         serving=serving,
     )

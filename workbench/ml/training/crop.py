@@ -91,7 +91,9 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
         stats = smartcrop.fit([s.box for s in train], [(s.width, s.height) for s in train])
         proposals = [heuristics.propose_crop(ds.vectors[s.path])[0] for s in held]
         baselines = {
-            "smartcrop": smartcrop.evaluate([smartcrop.suggest(stats, p)[0] for p in proposals], truth),
+            "smartcrop": smartcrop.evaluate(
+                [smartcrop.suggest(stats, p)[0] for p in proposals], truth
+            ),
             "heuristic": smartcrop.evaluate(proposals, truth),
             "whole_image": smartcrop.evaluate([None] * len(truth), truth),
         }

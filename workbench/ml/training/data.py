@@ -135,7 +135,9 @@ def _row_paths(row: sqlite3.Row, current: dict[tuple[str, int], Path]) -> list[P
     return out
 
 
-def ranker_groups(conn: sqlite3.Connection, split: HeldOutSplit) -> tuple[list[GroupSample], dict[str, int]]:
+def ranker_groups(
+    conn: sqlite3.Connection, split: HeldOutSplit
+) -> tuple[list[GroupSample], dict[str, int]]:
     """Every decided group usable by the ranker (paths not yet checked), and skip counts."""
     conn.row_factory = sqlite3.Row
     current = _current_paths(conn)
@@ -163,7 +165,9 @@ def ranker_groups(conn: sqlite3.Connection, split: HeldOutSplit) -> tuple[list[G
     return samples, skipped
 
 
-def crop_samples(conn: sqlite3.Connection, split: HeldOutSplit) -> tuple[list[CropSample], dict[str, int]]:
+def crop_samples(
+    conn: sqlite3.Connection, split: HeldOutSplit
+) -> tuple[list[CropSample], dict[str, int]]:
     """Every selected image with a final (or accepted AI) crop, and skip counts."""
     conn.row_factory = sqlite3.Row
     current = _current_paths(conn)
@@ -266,7 +270,9 @@ def _ready(kind: str, samples: int, held: int, need: int, need_held: int, what: 
     return Readiness(kind, ok, reason, samples, need, held, need_held, new)
 
 
-def readiness(project: Any, conn: sqlite3.Connection, kind: str, registry: Registry | None = None) -> Readiness:
+def readiness(
+    project: Any, conn: sqlite3.Connection, kind: str, registry: Registry | None = None
+) -> Readiness:
     """Whether `kind` can be trained now and why (counts rows; reads no image)."""
     registry = registry or Registry(project.models_dir)
     mins = training_settings(project.root)

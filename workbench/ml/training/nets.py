@@ -145,7 +145,9 @@ def export_onnx(model: nn.Module, sample: np.ndarray, path: Path, output_names: 
     got = onnx_run(path, sample)
     if got.shape != expected.shape or not np.allclose(got, expected, atol=ONNX_TOLERANCE):
         diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else -1.0
-        raise WorkbenchError(f"The exported model does not match the trained one (max diff {diff}).")
+        raise WorkbenchError(
+            f"The exported model does not match the trained one (max diff {diff})."
+        )
 
 
 def onnx_session(path: Path) -> Any:
@@ -158,7 +160,9 @@ def onnx_session(path: Path) -> Any:
 
 
 def onnx_run(path_or_session: Any, x: np.ndarray) -> np.ndarray:
-    session = onnx_session(path_or_session) if isinstance(path_or_session, Path) else path_or_session
+    session = (
+        onnx_session(path_or_session) if isinstance(path_or_session, Path) else path_or_session
+    )
     name = session.get_inputs()[0].name
     return np.asarray(session.run(None, {name: np.asarray(x, dtype=np.float32)})[0])
 

@@ -41,7 +41,9 @@ WEIGHT_DECAY = 1e-3
 CURVE_POINTS = 60  # progress reports per run (live curves)
 
 
-def pack(ds: Dataset, samples: list[GroupSample]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pack(
+    ds: Dataset, samples: list[GroupSample]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Groups padded to 4: features [G, 4, F], mask [G, 4], user index [G], weight [G]."""
     width = len(next(iter(ds.vectors.values())))
     x = np.zeros((len(samples), 4, width), dtype=np.float32)
@@ -107,7 +109,9 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
             model.train()
             opt.zero_grad()
             logits = model.batch(tx, tm)
-            loss = (torch.nn.functional.cross_entropy(logits, ty, reduction="none") * tw).sum() / tw.sum()
+            loss = (
+                torch.nn.functional.cross_entropy(logits, ty, reduction="none") * tw
+            ).sum() / tw.sum()
             loss.backward()
             opt.step()
             if epoch % every == 0 or epoch == epochs:
@@ -130,7 +134,8 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
                           for s in held]  # fmt: skip
         metrics = score_metrics(new_scores, held)
         heuristic = score_metrics(
-            [np.array([heuristics.quality_score(ds.vectors[p]) for p in s.paths]) for s in held], held
+            [np.array([heuristics.quality_score(ds.vectors[p]) for p in s.paths]) for s in held],
+            held,
         )
         baselines = {"heuristic": heuristic, "random": chance(held)}
         champion_metrics = _champion_metrics(ctx, ds, held)

@@ -5,6 +5,7 @@ Layout (the predictor and the OCR engines read the champion pointer, predict.py)
     <models_dir>/split.json                 the frozen held-out split: salt and fraction
     <models_dir>/<kind>/champion.json       {"version": "v3", ...serving fields, "promoted_at"}
     <models_dir>/<kind>/history.jsonl       one line per champion change (promote, rollback)
+    <models_dir>/<kind>/last_version        the highest N ever given (numbers are never reused)
     <models_dir>/<kind>/v3/
         model.onnx | model.json             what the predictor serves
         weights.pt                          torch state dict (trained kinds), for fine-tuning
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CHAMPION_FILE = "champion.json"
 HISTORY_FILE = "history.jsonl"
+COUNTER_FILE = "last_version"
 SPLIT_FILE = "split.json"
 STAGING_PREFIX = ".staging-"
 STAGING_LOCK = ".writing"
@@ -292,7 +294,11 @@ class Registry:
             _write_json(staged.path / name, value)
         with self._locked():
             numbers = [v.number for v in self.versions(staged.kind)]
-            # Never reuse a number, even of a version folder removed by hand.
+            # Never reuse a number, even of a version folder removed by hand: the highest
+            # number ever given is kept beside the versions.
+            counter = self.kind_dir(staged.kind) / COUNTER_FILE
+            with contextlib.suppress(OSError, ValueError):
+                numbers.append(int(counter.read_text(encoding="utf-8").strip()))
             for item in self.history(staged.kind):
                 with contextlib.suppress(WorkbenchError, KeyError, TypeError):
                     numbers.append(version_number(str(item["version"])))
@@ -302,6 +308,7 @@ class Registry:
             (staged.path / STAGING_LOCK).unlink(missing_ok=True)
             os.rename(staged.path, target)
             _fsync_dir(target.parent)
+            _write_json(counter, version_number(target.name))
         info = self._load(staged.kind, target)
         if info is None:  # pragma: no cover - we just wrote it
             raise WorkbenchError(f"Could not read back the new version {target}.")
@@ -327,16 +334,15 @@ class Registry:
         if current is None:
             raise WorkbenchError(f"There is no {kind} champion to roll back.", code="not_found")
         existing = {v.version for v in self.versions(kind)}
-        # Walk the history backwards to the champion that preceded the current one's
-        # latest promotion, skipping versions whose folder is gone.
-        history = self.history(kind)
-        target = None
-        for item in reversed(history):
-            if item.get("version") == current:
-                prev = item.get("previous")
-                if prev in existing and prev != current:
-                    target = prev
-                break
+        stack = self._champion_stack(kind)
+        if stack and stack[-1] == current:
+            earlier = [v for v in reversed(stack[:-1]) if v in existing and v != current]
+        else:  # the pointer was changed outside the registry: trust its own record
+            last = next(
+                (h for h in reversed(self.history(kind)) if h.get("version") == current), {}
+            )
+            earlier = [last["previous"]] if last.get("previous") in existing else []
+        target = earlier[0] if earlier else None
         if target is None:
             with self._locked():
                 pointer = self.kind_dir(kind) / CHAMPION_FILE
@@ -348,6 +354,18 @@ class Registry:
             return None
         self.promote(kind, target, reason="rollback")
         return target
+
+    def _champion_stack(self, kind: str) -> list[str]:
+        """The champions in promotion order, with rolled-back ones taken off the top."""
+        stack: list[str] = []
+        for item in self.history(kind):
+            version = item.get("version")
+            if item.get("reason") == "rollback":
+                while stack and stack[-1] != version:
+                    stack.pop()
+            elif isinstance(version, str):
+                stack.append(version)
+        return stack
 
     def clean_staging(self, kind: str) -> int:
         """Removes staging folders left by a crash or a kill; returns how many."""
@@ -368,6 +386,9 @@ class Registry:
         try:
             parts = {name: _read_json(folder / name) for name in _MANIFEST_FILES}
             created = iso_utc(datetime.fromtimestamp(folder.stat().st_mtime, UTC))
+            bad = [name for name, value in parts.items() if not isinstance(value, dict)]
+            if bad:
+                raise ValueError(f"{', '.join(bad)} is not a JSON object")
         except (OSError, ValueError) as exc:
             if folder.is_dir():
                 log.warning("ignoring damaged model version %s (%s)", folder, exc)

@@ -25,6 +25,8 @@ from workbench.ui.plates import PlatesView
 from workbench.ui.project_overview import ProjectOverview
 from workbench.ui.reviewer import ReviewerView
 from workbench.ui.session import ProjectSession
+from workbench.ui.training import TrainingView
+from workbench.ui.training.reload import champion_reloaders
 from workbench.ui.widgets.key_overlay import KeyMapOverlay
 
 
@@ -85,6 +87,12 @@ class MainWindow(QMainWindow):
         self.add_view(self.crop, "Ctrl+3")
         self.plates = PlatesView(self.project, self)
         self.add_view(self.plates, "Ctrl+4")
+        # A new champion is served at once: the training view reloads these after a change.
+        reloaders = champion_reloaders(self.project.models_dir, [self.reviewer.predictor],
+                                       self.plates.settings.paddleocr_dir)  # fmt: skip
+        self.training = TrainingView(self.project, self, reloaders=reloaders)
+        self.training.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.add_view(self.training, "Ctrl+5")
         self.statusBar().showMessage(f"Opened {self.project.root}")
         self.scan = BackgroundScan(self.project, self)
         self.scan.finished.connect(self._scan_finished)

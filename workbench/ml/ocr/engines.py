@@ -92,29 +92,60 @@ class Engine:
     recognizer: Recognizer
 
 
+def crnn_pixels(images: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray:
+    """BGR uint8 crops as the CRNN sees them: uint8 [n, C, H, W], each crop resized to
+    H x W (area interpolation), grey when C is 1, else RGB.
+
+    Training prepares its crops with this same function, so a model is served exactly
+    as it was trained.
+    """
+    cv2 = opencv.cv2()
+    channels, height, width = (int(v) for v in shape)
+    batch = np.empty((len(images), channels, height, width), np.uint8)
+    for n, img in enumerate(images):
+        small = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        if channels == 1:
+            batch[n, 0] = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        else:
+            batch[n] = small[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB, CHW
+    return batch
+
+
 class CrnnRecognizer:
-    """The trained CRNN champion (contract in the module docstring); thread-safe."""
+    """The trained CRNN champion (contract in the module docstring).
+
+    Thread-safe: onnxruntime's session is, and nothing else is shared. `read` takes any
+    number of crops and runs them `batch_size` at a time; every reading carries
+    per-character confidences from the CTC output (rapid.CtcDecoder).
+    """
 
     def __init__(self, session: Any, alphabet: str, shape: Sequence[int], mean: float,
-                 std: float) -> None:  # fmt: skip
+                 std: float, *, batch_size: int = 64) -> None:  # fmt: skip
         self.session = session
         self.input_name = session.get_inputs()[0].name
-        self.channels, self.height, self.width = (int(v) for v in shape)
+        self.shape = tuple(int(v) for v in shape)
+        self.channels, self.height, self.width = self.shape
         self.mean, self.std = mean, std
+        self.batch_size = max(1, batch_size)
         self.decoder = CtcDecoder(list(alphabet))
 
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's per-time-step class probabilities [n, T, 1 + len(alphabet)]."""
+        scale = np.float32(1.0 / (255.0 * self.std))
+        outs = []
+        for start in range(0, len(images), self.batch_size):
+            pixels = crnn_pixels(images[start : start + self.batch_size], self.shape)
+            batch = pixels.astype(np.float32) * scale - np.float32(self.mean / self.std)
+            outs.append(np.asarray(self.session.run(None, {self.input_name: batch})[0], np.float32))
+        if not outs:
+            return np.zeros((0, 1, len(self.decoder.characters)), np.float32)
+        return as_probabilities(np.concatenate(outs))
+
     def read(self, images: Sequence[np.ndarray]) -> list[Reading]:
-        cv2 = opencv.cv2()
-        batch = np.empty((len(images), self.channels, self.height, self.width), np.float32)
-        for n, img in enumerate(images):
-            small = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_AREA)
-            if self.channels == 1:
-                pixels = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)[None]
-            else:
-                pixels = small[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB, CHW
-            batch[n] = (pixels / 255.0 - self.mean) / self.std
-        probs = self.session.run(None, {self.input_name: batch})[0]
-        return self.decoder.decode(as_probabilities(np.asarray(probs, np.float32)))
+        """Readings in input order; images are H x W x 3 BGR uint8 arrays."""
+        if not images:
+            return []
+        return self.decoder.decode(self.probabilities(images))
 
 
 def load_crnn(models_dir: Path | None, threads: int | None) -> Engine:
@@ -132,20 +163,31 @@ def load_crnn(models_dir: Path | None, threads: int | None) -> Engine:
         version = str(info["version"])
         if not _VERSION_RE.match(version):
             raise ValueError(f"version {version!r} is not v<N>")
-        alphabet = str(info["alphabet"])
-        shape = [int(v) for v in info.get("input_shape", [1, 32, 128])]
-        if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or not alphabet:
-            raise ValueError(f"input_shape {shape} / alphabet {alphabet!r} not usable")
         model = (folder / version / "model.onnx").resolve()  # type: ignore[operator]
         if not model.is_relative_to(folder.resolve()) or not model.is_file():  # type: ignore[union-attr]
             raise FileNotFoundError(f"{model} is missing")
-        mean, std = float(info.get("mean", 0.5)), float(info.get("std", 0.5))
+        return Engine("crnn", version, crnn_recognizer(model, info, threads))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EngineUnavailable(
             f"The plate OCR champion in {folder} cannot be used: {exc}."
         ) from exc
-    session = onnx_session(model, threads)
-    return Engine("crnn", version, CrnnRecognizer(session, alphabet, shape, mean, std))
+
+
+def crnn_recognizer(model: Path, serving: dict[str, Any], threads: int | None) -> CrnnRecognizer:
+    """A CrnnRecognizer for `model` (an ONNX file) with its serving fields (alphabet,
+    input_shape, mean, std: the champion pointer's, or a version's serving.json).
+
+    ValueError / KeyError / TypeError when the fields are not usable; EngineUnavailable
+    when the model does not load.
+    """
+    alphabet = str(serving["alphabet"])
+    shape = [int(v) for v in serving.get("input_shape", [1, 32, 128])]
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1 or not alphabet:
+        raise ValueError(f"input_shape {shape} / alphabet {alphabet!r} not usable")
+    mean, std = float(serving.get("mean", 0.5)), float(serving.get("std", 0.5))
+    if not std > 0:
+        raise ValueError(f"std {std} is not positive")
+    return CrnnRecognizer(onnx_session(model, threads), alphabet, shape, mean, std)
 
 
 def load_paddleocr(folder: Path | None, threads: int | None) -> Engine:

@@ -15,6 +15,7 @@ logit space) and learns corrections, so it is useful after few samples.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +137,12 @@ def export_onnx(model: nn.Module, sample: np.ndarray, path: Path, output_names: 
     x = torch.tensor(sample, dtype=torch.float32)
     axes: dict[str, dict[int, str]] = {"features": {0: "n"}}
     axes.update({name: {0: "n"} for name in output_names})
-    torch.onnx.export(
-        model, (x,), str(path), input_names=["features"], output_names=output_names,
-        dynamic_axes=axes, opset_version=17, dynamo=False,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # the TorchScript exporter is the one that needs no onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (x,), str(path), input_names=["features"], output_names=output_names,
+            dynamic_axes=axes, opset_version=17, dynamo=False,
+        )  # fmt: skip
     with torch.no_grad():
         expected = model(x).numpy()
     got = onnx_run(path, sample)

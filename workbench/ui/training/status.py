@@ -51,6 +51,7 @@ class ModelStatus:
     baselines: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # the metric that decides promotion
     learned: dict[str, Any] = field(default_factory=dict)  # smartcrop: its statistics
+    learned_from: str | None = None  # the version they are from (the champion's, else the latest)
     versions: list[str] = field(default_factory=list)
     readiness: Readiness | None = None
     problem: str | None = None
@@ -97,13 +98,16 @@ def kind_status(project: Project, conn: sqlite3.Connection, registry: Registry, 
     """One kind's status; a failure to judge readiness becomes its `problem` sentence."""
     status = ModelStatus(kind)
     try:
-        status.versions = [v.version for v in registry.versions(kind)]
+        versions = registry.versions(kind)
+        status.versions = [v.version for v in versions]
         info = registry.champion_info(kind)
         if info is not None:
             for name, value in champion_fields(info).items():
                 setattr(status, name, value)
-            if kind == "smartcrop":
-                status.learned = smartcrop_statistics(info)
+        learned_from = info or (versions[-1] if versions else None)
+        if kind == "smartcrop" and learned_from is not None:
+            status.learned = smartcrop_statistics(learned_from)
+            status.learned_from = learned_from.version
     except (OSError, WorkbenchError) as exc:
         log.warning("cannot read the %s models: %s", kind, exc)
         status.problem = f"its models cannot be read ({getattr(exc, 'message', exc)})"
@@ -212,7 +216,7 @@ def readiness_text(r: Readiness) -> str:
     return reason
 
 
-def learned_text(stats: dict[str, Any]) -> str:
+def learned_text(stats: dict[str, Any], version: str | None = None, *, serving: bool = True) -> str:
     """Seed 000's learned patterns in one line: average size, its variation, the reading."""
     try:
         w, h = float(stats["avg_width"]), float(stats["avg_height"])
@@ -223,8 +227,26 @@ def learned_text(stats: dict[str, Any]) -> str:
     if "avg_width_px" in stats and "avg_height_px" in stats:
         px = f" ({float(stats['avg_width_px']):.0f}×{float(stats['avg_height_px']):.0f} px)"
     reading = stats.get("consistency") or ""
-    return (f"Learned: average crop {w * 100:.0f}% × {h * 100:.0f}% of the image{px}; "
+    who = "Learned" if serving or not version else f"{version} (not serving) learned"
+    return (f"{who}: average crop {w * 100:.0f}% × {h * 100:.0f}% of the image{px}; "
             f"variation (CV) {cvw:.2f} wide, {cvh:.2f} high" + (f": {reading}" if reading else ""))  # fmt: skip
+
+
+def results_sentence(results: list[Any]) -> str:
+    """What a click came to, in a few words: new champions, versions kept, what failed."""
+    def names(status: str) -> list[str]:
+        return [f"{TITLES.get(r.kind, r.kind).lower()} {r.version or ''}".strip()
+                for r in results if r.status == status]  # fmt: skip
+
+    parts = []
+    for status, words in (("promoted", "New champion"), ("kept", "Kept, not promoted"),
+                          ("not_ready", "Not enough data"), ("failed", "Failed"),
+                          ("cancelled", "Cancelled")):  # fmt: skip
+        found = names(status)
+        if found:
+            parts.append(f"{words}: {', '.join(found)}.")
+    failed = [r.message for r in results if r.status == "failed" and r.message]
+    return " ".join(parts + failed)
 
 
 def path_of(project: Project, kind: str) -> Path:

@@ -122,8 +122,14 @@ class JobConfig:
             raise WorkbenchError(
                 f"Unknown device {self.device!r}; use cpu or cuda.", code="invalid_input"
             )
-        if self.epochs is not None and not 1 <= int(self.epochs) <= 10_000:
-            raise WorkbenchError("Epochs must be between 1 and 10,000.", code="invalid_input")
+        if self.epochs is not None and (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, int)
+            or not 1 <= self.epochs <= 10_000
+        ):
+            raise WorkbenchError(
+                "Epochs must be a whole number from 1 to 10,000.", code="invalid_input"
+            )
 
     def open_project(self) -> Any:
         """The project this job trains for (core.project.Project)."""
@@ -255,5 +261,10 @@ def run_all(
             results.append(JobResult(kind, "cancelled", "Not started: training was cancelled."))
             continue
         config = JobConfig(**{**base.to_dict(), "kind": kind})
+        try:
+            config.validate()
+        except WorkbenchError as exc:  # an unknown kind in the list: report it, go on
+            results.append(JobResult(kind, "failed", exc.message))
+            continue
         results.append(run_job(config, progress, should_stop))
     return results

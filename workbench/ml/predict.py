@@ -361,7 +361,10 @@ def _crop(
     if smart is not None:
         from workbench.ml.training.smartcrop import suggest
 
-        box, _ = suggest(smart.session, box)
+        try:
+            box, _ = suggest(smart.session, box)
+        except Exception as exc:  # a hand-edited model must not stop the review
+            log.warning("smart-crop %s failed (%s); using the heuristic", smart.version, exc)
     return box, confidence
 
 

@@ -265,12 +265,13 @@ class Registry:
         """A staging folder for a new version; removed unless commit() took it."""
         folder = self.kind_dir(kind)
         folder.mkdir(parents=True, exist_ok=True)
-        self.clean_staging(kind)
-        path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
-        # Held while the version is being written: clean_staging removes only staging
-        # folders whose lock is free, i.e. whose writer died.
-        fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        _flock(fd, blocking=True)
+        with self._locked():  # so no cleaner sees the folder before its lock is held
+            self._clean_staging(kind)
+            path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+            # Held while the version is being written: clean_staging removes only staging
+            # folders whose lock is free, i.e. whose writer died.
+            fd = os.open(path / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            _flock(fd, blocking=True)
         staged = StagedVersion(kind, path)
         try:
             yield staged
@@ -369,6 +370,10 @@ class Registry:
 
     def clean_staging(self, kind: str) -> int:
         """Removes staging folders left by a crash or a kill; returns how many."""
+        with self._locked():
+            return self._clean_staging(kind)
+
+    def _clean_staging(self, kind: str) -> int:
         removed = 0
         with contextlib.suppress(OSError):
             for entry in self.kind_dir(kind).iterdir():

@@ -119,6 +119,13 @@ def load_model(path: Path) -> dict[str, Any]:
         value = data.get(key)
         if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{path}: {key} must be a number from 0 to 1")
+    threshold = data.get("deviation_threshold", DEVIATION)
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0.0 <= threshold <= 1.0
+    ):
+        raise ValueError(f"{path}: deviation_threshold must be a number from 0 to 1")
     return data
 
 

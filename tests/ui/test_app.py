@@ -303,7 +303,7 @@ def test_every_view_is_in_the_window_and_review_flag_opens_plates(qtbot, demo, w
     window = build_window(argv, dialogs=ScriptedDialogs())
     assert window is not None
     windows.append(window)
-    assert window.views.count() == 4 and window.views.widget(0) is window.reviewer
+    assert window.views.count() == 6 and window.views.widget(0) is window.reviewer
     assert window.current_view() is window.plates and window.plates.state.review
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)

@@ -21,6 +21,7 @@ import workbench
 from workbench.ui.background_scan import BackgroundScan
 from workbench.ui.crop import CropView
 from workbench.ui.keys import KeyBinding, dispatch, hint_line
+from workbench.ui.performance import PerformanceView
 from workbench.ui.plates import PlatesView
 from workbench.ui.project_overview import ProjectOverview
 from workbench.ui.reviewer import ReviewerView
@@ -93,6 +94,9 @@ class MainWindow(QMainWindow):
         self.training = TrainingView(self.project, self, reloaders=reloaders)
         self.training.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.add_view(self.training, "Ctrl+5")
+        self.performance = PerformanceView(self.project, self)
+        self.performance.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.add_view(self.performance, "Ctrl+6")
         self.statusBar().showMessage(f"Opened {self.project.root}")
         self.scan = BackgroundScan(self.project, self)
         self.scan.finished.connect(self._scan_finished)

@@ -136,7 +136,9 @@ class StatusCard(QFrame):
                 kept = ""
                 if status.versions:
                     kept = f"; {', '.join(status.versions[-3:])} kept, not promoted"
-                self.trained.setText(f"The built-in heuristic serves{kept}.")
+                fallback = ("rapidocr (no trained model) reads plates" if self.kind == "ocr"
+                            else "The built-in heuristic serves")  # fmt: skip
+                self.trained.setText(f"{fallback}{kept}.")
                 self.metrics.setText("")
             self.learned.setText(learned_text(status.learned, status.learned_from,
                                               serving=bool(status.version)) if status.learned else "")  # fmt: skip

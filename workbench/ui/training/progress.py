@@ -82,7 +82,7 @@ class RunProgress:
             what = f"training, epoch {self.step} of {self.total}"
         elif self.total > 0:
             what = f"{what}, {self.step} of {self.total}"
-        return f"Training the {self.title.lower()}{which}: {what}"
+        return f"Training the {self.title[:1].lower() + self.title[1:]}{which}: {what}"
 
     def times(self, now: float) -> str:
         """E.g. "Elapsed 0:12 · about 0:30 left in this stage"."""

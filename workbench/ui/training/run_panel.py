@@ -83,6 +83,7 @@ class RunPanel(QFrame):
         self.bar.setTextVisible(True)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        self.bar.hide()  # until the first run
         self.times = QLabel("", self)
         self.times.setObjectName("runTimes")
         self.cancel = QPushButton("Cancel   Esc", self)
@@ -94,20 +95,23 @@ class RunPanel(QFrame):
         self.notice.setWordWrap(True)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice.hide()
+        self.times.setWordWrap(True)
         row = QHBoxLayout()
-        row.addWidget(self.times, 1)
+        row.addStretch(1)
         row.addWidget(self.cancel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(6)
         layout.addWidget(self.headline)
         layout.addWidget(self.bar)
+        layout.addWidget(self.times)
         layout.addLayout(row)
         layout.addWidget(self.notice)
         layout.addStretch(1)
 
     def show_progress(self, p: RunProgress, now: float) -> None:
         self.headline.setText(p.headline())
+        self.bar.show()
         fraction = p.fraction()
         if fraction is None:
             self.bar.setRange(0, 0)  # busy: the stage has no known length

@@ -65,6 +65,12 @@ class ModelStatus:
         return self.problem is None and self.readiness is not None and self.readiness.ready
 
 
+def noun(kind: str) -> str:
+    """The kind's title inside a sentence: "ranker", "smart crop", "plate OCR"."""
+    title = TITLES.get(kind, kind)
+    return title[:1].lower() + title[1:]
+
+
 def registry_for(project: Project) -> Registry:
     """The project's model registry, mirroring into its database."""
     return Registry(project.models_dir, db_path=project.db_path)
@@ -235,7 +241,7 @@ def learned_text(stats: dict[str, Any], version: str | None = None, *, serving: 
 def results_sentence(results: list[Any]) -> str:
     """What a click came to, in a few words: new champions, versions kept, what failed."""
     def names(status: str) -> list[str]:
-        return [f"{TITLES.get(r.kind, r.kind).lower()} {r.version or ''}".strip()
+        return [f"{noun(r.kind)} {r.version or ''}".strip()
                 for r in results if r.status == status]  # fmt: skip
 
     parts = []

@@ -91,16 +91,21 @@ class RunOutcome:
 
 
 def outcome_for(kind: str, title: str, results: list[JobResult] | None, returncode: int | None,
-                cancelled: bool, killed: bool, start_error: str | None = None) -> RunOutcome:  # fmt: skip
-    """The outcome of a finished child: its own results, or a result that says what went wrong."""
+                cancelled: bool, killed: bool, start_error: str | None = None,
+                kill_after_s: float = KILL_AFTER_S) -> RunOutcome:  # fmt: skip
+    """The outcome of a finished child: its own results, or a result that says what went wrong
+    (`title` names the model inside a sentence, e.g. "ranker")."""
     if results:
+        for r in results:
+            if r.kind == "?":  # the runner refused the request before knowing the kind
+                r.kind = kind
         return RunOutcome(kind, results, returncode, cancelled, killed)
     if start_error is not None:
         message = f"The {title} training could not start: {start_error}."
         status = "failed"
     elif cancelled:
         status = "cancelled"
-        message = (f"The {title} training did not stop within {KILL_AFTER_S:.0f} s and was ended; "
+        message = (f"The {title} training did not stop within {kill_after_s:g} s and was ended; "
                    "no new version was kept." if killed
                    else f"The {title} training was cancelled; no new version was kept.")  # fmt: skip
     elif returncode is not None and returncode < 0:
@@ -187,7 +192,8 @@ class TrainingRun(QThread):
             tail = _tail(stderr)
         with self._lock:
             cancelled, killed = self._cancel_at is not None, self._killed
-        outcome = outcome_for(self.kind, self.title, results, returncode, cancelled, killed)
+        outcome = outcome_for(self.kind, self.title, results, returncode, cancelled, killed,
+                              kill_after_s=self.kill_after_s)
         outcome.stderr_tail = tail
         outcome.seconds = time.monotonic() - began
         if returncode != 0 and tail:

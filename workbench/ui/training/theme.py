@@ -55,6 +55,18 @@ QPlainTextEdit#trainingLog, QListWidget#mistakeList, QTableWidget#batchTable {
     font-family: monospace; color: #c9ced6;
 }
 QListWidget#mistakeList, QTableWidget#batchTable { font-family: none; }
+QTableWidget#batchTable { gridline-color: #2a2f37; }
+QHeaderView::section {
+    background: #23272e; color: #9aa3b2; border: none;
+    border-bottom: 1px solid #30353e; padding: 4px;
+}
+QListWidget#mistakeList::item { padding: 2px; }
+QScrollBar:vertical { background: #1d2026; width: 10px; margin: 0; }
+QScrollBar::handle:vertical { background: #3a404a; border-radius: 4px; min-height: 24px; }
+QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; }
+QScrollBar:horizontal { background: #1d2026; height: 10px; margin: 0; }
+QScrollBar::handle:horizontal { background: #3a404a; border-radius: 4px; min-width: 24px; }
+QScrollBar::add-line:horizontal, QScrollBar::sub-line:horizontal { width: 0; }
 QTabWidget::pane { border: 1px solid #30353e; border-radius: 6px; top: -1px; }
 QTabBar::tab {
     background: #23272e; color: #9aa3b2; padding: 5px 14px;
@@ -67,4 +79,8 @@ QPushButton#retrainAll { background: #2f5a96; border-color: #4a7cc4; font-weight
 QPushButton#retrainAll:hover { background: #3766aa; }
 QPushButton#retrainAll:disabled { background: #2a2f37; border-color: #363c46; }
 QLabel#curvesCaption { color: #9aa3b2; padding: 2px 4px; }
+QScrollArea#resultsPanel { background: #1d2026; border: none; }
+QScrollArea#resultsPanel > QWidget#qt_scrollarea_viewport, QWidget#resultList {
+    background: #1d2026;
+}
 """

@@ -31,14 +31,17 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import Project
 from workbench.ml.jobs import JOBS, MODEL_KINDS, JobConfig, JobResult
+from workbench.ml.training.data import DEFAULT_EPOCHS
 from workbench.ui.keys import KeyBinding
 from workbench.ui.training.cards import ResultCard, StatusCard
 from workbench.ui.training.curves import CurvesPanel
 from workbench.ui.training.progress import RunProgress, clock
+from workbench.ui.training.reload import warm_up
 from workbench.ui.training.run_panel import LogPane, ResultsPanel, RunPanel
 from workbench.ui.training.status import (
     TITLES,
     ModelStatus,
+    noun,
     read_status,
     registry_for,
     results_sentence,
@@ -51,12 +54,18 @@ log = logging.getLogger(__name__)
 
 TICK_MS = 100  # how often progress, curves and the log are redrawn while a job runs
 TRAIN_ORDER = tuple(JOBS)  # cheap kinds first, as the job runner orders them
+IDLE_NOTE = (
+    "Ctrl+Enter retrains every model with enough data, cheapest first, each in a process "
+    "of its own: the window stays usable and Esc cancels without keeping anything. A new "
+    "version becomes the champion only when it beats the current one on the same held-out "
+    "data; you can promote or roll back by hand."
+)
 
 
 class TrainingView(QWidget):
     """The training panel. `command` replaces the job runner's argv prefix (tests);
     `job_settings` gives JobConfig fields per kind (e.g. {"ranker": {"epochs": 50}});
-    `reloaders` are called off the GUI thread after every champion change."""
+    `reloaders` are called with the kind, off the GUI thread, after a champion moved."""
 
     title = "Training"
     menu_title = "&Training"
@@ -70,7 +79,7 @@ class TrainingView(QWidget):
                  command: Sequence[str] | None = None,
                  job_settings: dict[str, dict[str, Any]] | None = None,
                  kill_after_s: float = KILL_AFTER_S,
-                 reloaders: Sequence[Callable[[], object]] = ()) -> None:  # fmt: skip
+                 reloaders: Sequence[Callable[[str], object]] = ()) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("trainingView")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -83,13 +92,16 @@ class TrainingView(QWidget):
         self.statuses: dict[str, ModelStatus] = {}
         self.run: TrainingRun | None = None
         self.queue: list[str] = []
+        self.not_started: list[str] = []  # kinds a cancel dropped from the queue
         self.outcomes: list[RunOutcome] = []
+        self._count = 0
         self.progress: RunProgress | None = None
         self._runner = Runner(self, threads=1)
         self._changing = False  # a promote or roll back is being written
         self._shown = False
         self._closed = False
         self._build()
+        self.panel.say(IDLE_NOTE)
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
         self._tick.timeout.connect(self._redraw)
@@ -196,6 +208,9 @@ class TrainingView(QWidget):
         if not self._shown:
             self._shown = True
             self.curves.build()  # pyqtgraph loads when the view is first shown, not at start
+            if self.reloaders:
+                self._runner.submit(warm_up, on_failed=lambda exc: log.warning(
+                    "the ONNX runtime did not load: %s", exc))  # fmt: skip
             self.refresh()
 
     # -- status --------------------------------------------------------------------------
@@ -252,6 +267,7 @@ class TrainingView(QWidget):
                 self._say("A training is already running; wait for it or cancel it (Esc).")
             return False
         self.queue = list(kinds)
+        self.not_started = []
         self.outcomes = []
         self._count = len(self.queue)
         self.results.clear()
@@ -276,12 +292,12 @@ class TrainingView(QWidget):
         try:
             command = job_command(self.config_for(kind), prefix=self.command)
         except (TypeError, WorkbenchError) as exc:  # bad job settings: a sentence, not a crash
-            self._finish(RunOutcome(kind, [JobResult(kind, "failed", f"The {title} training "
+            self._finish(RunOutcome(kind, [JobResult(kind, "failed", f"The {noun(kind)} training "
                                                      f"could not be set up: {exc}.")], synthetic=True))  # fmt: skip
             return
-        self.curves.reset(f"{title}: loss and held-out metrics per epoch")
-        self.log_pane.add("", f"Training the {title.lower()} ({kind}) of project {self.project.name}")
-        run = TrainingRun(kind, title, command, kill_after_s=self.kill_after_s, parent=self)
+        self.curves.reset(f"{title}: loss and held-out metrics per epoch", self._epochs(kind))
+        self.log_pane.add("", f"Training the {noun(kind)} ({kind}) of project {self.project.name}")
+        run = TrainingRun(kind, noun(kind), command, kill_after_s=self.kill_after_s, parent=self)
         run.progressed.connect(self._on_progress)
         run.logged.connect(self.log_pane.add)
         run.completed.connect(self._finish)
@@ -292,12 +308,17 @@ class TrainingView(QWidget):
         self._tick.start()
         run.start()
 
+    def _epochs(self, kind: str) -> int | None:
+        """How many epochs a kind will train, when the view knows (for the curves' x axis)."""
+        epochs = self.job_settings.get(kind, {}).get("epochs")
+        return int(epochs) if isinstance(epochs, int) else DEFAULT_EPOCHS.get(kind)
+
     def cancel(self) -> None:
         """Stop the running job (Esc); kinds queued behind it are not started."""
         if self.run is None:
             self._say("No training is running.")
             return
-        self.queue.clear()
+        self.not_started, self.queue = self.queue, []
         self.run.cancel()
         self.panel.cancel.setEnabled(False)
         self._say("Cancelling: the job stops at its next step and keeps nothing…")
@@ -320,7 +341,7 @@ class TrainingView(QWidget):
         self.progress.update(item, time.monotonic())
         metrics = item.get("metrics")
         if isinstance(metrics, dict) and metrics and item.get("stage") == "training":
-            self.curves.add(metrics)
+            self.curves.add(metrics, total=self.progress.total)
 
     def _redraw(self) -> None:
         if self.progress is not None and self.run is not None:
@@ -334,6 +355,7 @@ class TrainingView(QWidget):
         if run is not None:
             run.wait()  # it has emitted its last signal; the thread ends right after
             run.deleteLater()
+        self.curves.flush(force=True)
         self._redraw()
         self.outcomes.append(outcome)
         if outcome.synthetic and outcome.stderr_tail:
@@ -368,8 +390,11 @@ class TrainingView(QWidget):
             self._say(results_sentence(results) + " The log has the details (L).", "problem")
         elif any(r.status == "cancelled" for r in results):
             self.panel.set_idle("Training cancelled.", took, done=False)
-            self._say("Training was cancelled: no new version was kept and the champions are "
-                      "unchanged.")  # fmt: skip
+            skipped = ", ".join(noun(k) for k in self.not_started)
+            unchanged = ("the champions are unchanged" if not any(r.status == "promoted" for r in results)
+                         else "nothing else changed")  # fmt: skip
+            self._say(results_sentence(results) + (f" Not started: {skipped}." if skipped else "")
+                      + f" The cancelled training kept no new version; {unchanged}.")  # fmt: skip
         else:
             self.panel.set_idle("Training finished.", took)
             self._say(results_sentence(results))
@@ -391,7 +416,7 @@ class TrainingView(QWidget):
     def rollback(self, kind: str) -> None:
         """Serve the champion before the current one (or the heuristic when there was none)."""
         self._change(kind, lambda: registry_for(self.project).rollback(kind),
-                     lambda champion: f"Rolled the {TITLES[kind].lower()} back: "
+                     lambda champion: f"Rolled the {noun(kind)} back: "
                      + (f"{champion} is the champion again." if champion
                         else "the heuristic serves again."))  # fmt: skip
 
@@ -416,20 +441,20 @@ class TrainingView(QWidget):
             self._changing = False
             self._set_locked()
             text = exc.message if isinstance(exc, WorkbenchError) else str(exc)
-            self._say(f"The {TITLES[kind].lower()} champion was not changed: {text}", "problem")
+            self._say(f"The {noun(kind)} champion was not changed: {text}", "problem")
 
         self._runner.submit(write, on_done=done, on_failed=failed)
 
     def _champion_moved(self, kind: str) -> None:
         """Reload the window's predictors now (off the GUI thread) and tell the window."""
         if self.reloaders and not self._closed:
-            self._runner.submit(self._reload_all, on_failed=lambda exc: log.warning(
+            self._runner.submit(self._reload_all, kind, on_failed=lambda exc: log.warning(
                 "could not reload the models: %s", exc))  # fmt: skip
         self.championChanged.emit(kind)
 
-    def _reload_all(self) -> None:
+    def _reload_all(self, kind: str) -> None:
         for reload in self.reloaders:
-            reload()
+            reload(kind)
 
     # -- small things --------------------------------------------------------------------
 

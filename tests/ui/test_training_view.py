@@ -121,7 +121,10 @@ def test_a_click_trains_the_ranker_in_a_child_and_the_reviewer_serves_it(opened,
     (card,) = view.results.cards()
     assert card.header.text() == "Ranker v1: promoted: the new champion"
     assert card.rollback.isVisible() and not card.promote.isVisible()
-    assert champion(window.project, "ranker") == "v1" and changed == ["ranker"]
+    assert champion(window.project, "ranker") == "v1"
+    # Announced once the window's predictors serve it.
+    qtbot.waitUntil(lambda: changed == ["ranker"], timeout=5000)
+    assert window.reviewer.predictor.versions()["ranker"] == "v1"
     qtbot.waitUntil(lambda: view.cards["ranker"].badge.text() == "champion v1")
     assert "Held-out: top-1" in view.cards["ranker"].metrics.text()
     # The reviewer's predictor was told at once: no restart, no waiting for its next check.

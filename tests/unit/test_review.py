@@ -422,3 +422,17 @@ def test_a_smaller_batch_size_splits_a_scan_batch(project, conn):
     assert change.kind == ChangeKind.BATCH
     assert [g.position for g in session.groups()] == [4, 5, 6, 7]
     assert session.progress().batch_number == 1
+
+
+def test_a_new_champion_proposes_undecided_groups_again(project, conn):
+    session = ReviewSession(project, conn, FakeAI())
+    first, second = session.groups()[:2]
+    old = AIProposal(1, [0.3, 0.7], 0.7, None, "heuristic", "heuristic")
+    session.set_proposal(first.pk, old)
+    session.set_proposal(second.pk, old)
+    session.handle("1")  # the first group is decided with the old proposal
+    change = session.forget_proposals()
+    assert change.kind == ChangeKind.GROUPS and set(change.changed) >= {0, 1}
+    assert session.groups()[0].proposal == old  # what its choice recorded stays
+    assert session.groups()[1].proposal is None  # asked again, of the new champion
+    assert (second.pk, second.paths) in session.proposals_needed(4)

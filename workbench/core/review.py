@@ -173,6 +173,15 @@ class ReviewSession:
         self._proposals[group_pk] = proposal
         return self._repaint(group_pk)
 
+    def forget_proposals(self) -> Change:
+        """The change after dropping the proposals of undecided groups (a new champion
+        proposes them again); a decided group keeps the proposal its choice recorded."""
+        decided = {g.pk for g in self._states if g.staged is not None}
+        self._proposals = {pk: p for pk, p in self._proposals.items() if pk in decided}
+        for i in range(len(self._states)):
+            self._refresh(i)
+        return Change(ChangeKind.GROUPS, self._index, changed=tuple(range(len(self._states))))
+
     def set_problem(self, group_pk: int, image_index: int, problem: str | None) -> Change:
         """The change after an image was found unreadable (None: readable after all)."""
         if problem is None:

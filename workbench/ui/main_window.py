@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
                                        self.plates.settings.paddleocr_dir)  # fmt: skip
         self.training = TrainingView(self.project, self, reloaders=reloaders)
         self.training.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.training.championChanged.connect(self.reviewer.champion_changed)
         self.add_view(self.training, "Ctrl+5")
         self.performance = PerformanceView(self.project, self)
         self.performance.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))

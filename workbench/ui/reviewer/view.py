@@ -335,6 +335,13 @@ class ReviewerView(QWidget):
                     if g.index in change.changed and change.group_index == g.index:
                         self.refresh()
 
+    def champion_changed(self, kind: str) -> None:
+        """A new ranker, crop or smart-crop champion: propose the undecided groups again."""
+        if self._closed or self.session is None or kind not in ("ranker", "crop", "smartcrop"):
+            return
+        self.session.forget_proposals()
+        self.refresh()
+
     def _on_proposal(self, group_pk: int, proposal: object) -> None:
         if self._closed or self.session is None:
             return

@@ -448,9 +448,16 @@ class TrainingView(QWidget):
     def _champion_moved(self, kind: str) -> None:
         """Reload the window's predictors now (off the GUI thread) and tell the window."""
         if self.reloaders and not self._closed:
-            self._runner.submit(self._reload_all, kind, on_failed=lambda exc: log.warning(
-                "could not reload the models: %s", exc))  # fmt: skip
-        self.championChanged.emit(kind)
+            # Announced once the models are reloaded, so what listeners ask next is served
+            # by the new champion.
+            self._runner.submit(
+                self._reload_all, kind,
+                on_done=lambda _result: self.championChanged.emit(kind),
+                on_failed=lambda exc: (log.warning("could not reload the models: %s", exc),
+                                       self.championChanged.emit(kind)),
+            )  # fmt: skip
+        else:
+            self.championChanged.emit(kind)
 
     def _reload_all(self, kind: str) -> None:
         for reload in self.reloaders:

@@ -124,7 +124,9 @@ def plate_samples(project: Any, conn: sqlite3.Connection, split: HeldOutSplit, *
     return PlateData(samples, skipped)
 
 
-def ocr_readiness(project: Any, conn: sqlite3.Connection, registry: Registry | None = None) -> Readiness:
+def ocr_readiness(
+    project: Any, conn: sqlite3.Connection, registry: Registry | None = None
+) -> Readiness:
     """Whether the plate reader can be trained now, and why (counts rows; reads no image)."""
     registry = registry or Registry(project.models_dir)
     mins = ocr_settings(project.root)

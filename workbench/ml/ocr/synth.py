@@ -119,7 +119,9 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path(name)), size)
 
 
-def _pick(names: Iterable[str], known: dict[str, object], exclude: Iterable[str], what: str) -> tuple[str, ...]:
+def _pick(
+    names: Iterable[str], known: dict[str, object], exclude: Iterable[str], what: str
+) -> tuple[str, ...]:
     exclude = set(exclude)
     unknown = sorted((set(names) | exclude) - set(known))
     if unknown:
@@ -237,7 +239,9 @@ def _draw_plate(rng: np.random.Generator, groups: list[str], font_name: str,
     plate = Image.new("RGB", (pw, ph), bg)
     if rng.random() < style.gradient:
         ramp = np.linspace(rng.uniform(-25, 5), rng.uniform(-5, 25), ph)[:, None, None]
-        plate = Image.fromarray(np.clip(np.asarray(plate, np.float32) + ramp, 0, 255).astype(np.uint8))
+        plate = Image.fromarray(
+            np.clip(np.asarray(plate, np.float32) + ramp, 0, 255).astype(np.uint8)
+        )
     draw = ImageDraw.Draw(plate)
     if rng.random() < style.frame:
         w = max(1, int(ph * rng.uniform(0.02, 0.05)))
@@ -289,15 +293,17 @@ def _camera(rng: np.random.Generator, plate: np.ndarray, body: RGB) -> np.ndarra
     mt, mb = (int(ph * rng.uniform(0.0, 0.35)) for _ in range(2))
     h, w = ph + mt + mb, pw + ml + mr
     ramp = np.linspace(-30, 30, h, dtype=np.float32)[:, None, None] * rng.uniform(-1, 1)
-    canvas = np.broadcast_to(np.float32(body), (h, w, 3)) + ramp
+    canvas = np.broadcast_to(np.array(body, np.float32), (h, w, 3)) + ramp
     # Perspective and rotation: move the plate's corners, keep the crop's frame.
-    src = np.float32([[ml, mt], [ml + pw, mt], [ml + pw, mt + ph], [ml, mt + ph]])
-    jitter = rng.normal(0, 1, (4, 2)) * np.float32([pw * 0.025, ph * 0.05])
+    src = np.array([[ml, mt], [ml + pw, mt], [ml + pw, mt + ph], [ml, mt + ph]], np.float32)
+    jitter = rng.normal(0, 1, (4, 2)) * np.array([pw * 0.025, ph * 0.05], np.float32)
     angle = np.deg2rad(rng.uniform(-6, 6))
     centre = src.mean(axis=0)
-    rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
     dst = ((src - centre) @ rot.T + centre + jitter).astype(np.float32)
-    matrix = cv2.getPerspectiveTransform(np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]]), dst)
+    matrix = cv2.getPerspectiveTransform(
+        np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32), dst
+    )
     warped = cv2.warpPerspective(flat, matrix, (w, h), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.full((ph, pw), 1.0, np.float32), matrix, (w, h))[..., None]
     img = warped.astype(np.float32) * mask + canvas * (1.0 - mask)
@@ -310,7 +316,8 @@ def _camera(rng: np.random.Generator, plate: np.ndarray, body: RGB) -> np.ndarra
     contrast, brightness = rng.uniform(0.55, 1.25), rng.uniform(-45, 40)
     img = (img - 128) * contrast + 128 + brightness
     if rng.random() < 0.3:  # uneven light across the plate
-        img *= np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.2), img.shape[1])[None, :, None]
+        light = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.2), img.shape[1])
+        img *= light[None, :, None]
     img += _noise(rng, img.shape[0], img.shape[1]) * np.float32(rng.uniform(1, 9))
     out = np.clip(img, 0, 255).astype(np.uint8)[:, :, ::-1]  # RGB -> BGR
     if rng.random() < 0.8:

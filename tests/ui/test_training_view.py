@@ -8,6 +8,7 @@ knobs: the job's settings (a device that does not exist) or the command it start
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from workbench.ml.registry import Registry
+from workbench.ml.registry import SPLIT_FILE, Registry
 from workbench.ml.training.synthetic import make_rule_project
 from workbench.ui.main_window import MainWindow
 from workbench.ui.session import open_session
@@ -38,7 +39,11 @@ def user_settings(tmp_path: Path):
 
 @pytest.fixture
 def rule_project(store):
-    return make_rule_project(store, "t", GROUPS, size=(96, 72))
+    project = make_rule_project(store, "t", GROUPS, size=(96, 72))
+    # A fixed held-out split (8 of the 40 groups): enough to measure, the same every run.
+    project.models_dir.mkdir(parents=True, exist_ok=True)
+    (project.models_dir / SPLIT_FILE).write_text(json.dumps({"salt": "ui-1", "fraction": 0.2}))
+    return project
 
 
 @pytest.fixture

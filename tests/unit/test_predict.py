@@ -336,7 +336,9 @@ def test_a_bad_champion_falls_back_to_the_heuristic(
 def test_no_models_dir_imports_no_ml_runtime(
     group: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Other tests of the session may have loaded them; this pick must not.
     monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
     Predictor(None).pick(group)
     assert "onnxruntime" not in sys.modules and "torch" not in sys.modules
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 from workbench.core.errors import InvalidInput
 from workbench.core.plates import DEFAULT_SIGN_WORDS, SKIP, check_text, plate_settings
 from workbench.ml.registry import HeldOutSplit, Readiness, Registry
+from workbench.ml.training.data import SplitSamples, training_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +54,16 @@ class PlateSample:
 
 
 @dataclass
-class PlateData:
+class PlateData(SplitSamples):
     """Usable samples and what was left out (reason -> count)."""
 
     samples: list[PlateSample]
     skipped: dict[str, int] = field(default_factory=dict)
 
-    def train(self) -> list[PlateSample]:
-        return [s for s in self.samples if not s.held_out]
-
-    def held_out(self) -> list[PlateSample]:
-        return [s for s in self.samples if s.held_out]
-
-    def counts(self) -> dict[str, int]:
-        return {"train": len(self.train()), "held_out": len(self.held_out()),
-                **{f"skipped_{k}": v for k, v in self.skipped.items() if v}}  # fmt: skip
-
 
 def ocr_settings(project_root: Path) -> dict[str, int]:
     """DEFAULT_OCR_MINIMUMS with the project's `[training]` overrides (bad values ignored)."""
-    out = dict(DEFAULT_OCR_MINIMUMS)
-    try:
-        with open(project_root / "project.toml", "rb") as fp:
-            section = tomllib.load(fp).get("training", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return out
-    if isinstance(section, dict):
-        for key in out:
-            value = section.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                out[key] = value
-    return out
+    return training_settings(project_root, DEFAULT_OCR_MINIMUMS)
 
 
 def _sign_words(project: Any) -> tuple[str, ...]:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from workbench.core.timeutil import iso_utc
-from workbench.ml.jobs import JobConfig, JobResult, NotReady
+from workbench.ml.jobs import JobConfig, JobResult, NotReady, ProgressFn, StopFn
 from workbench.ml.registry import HeldOutSplit, Registry, StagedVersion, data_hash
-from workbench.ml.training.data import Dataset, training_settings
+from workbench.ml.training.data import Dataset, attach_features, training_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,25 @@ def require(ctx: Context, kind: str, samples: list[Any], what: str) -> None:
         )
     if len(samples) - held < 1:
         raise NotReady(f"The {kind} model has no {what} left to train on.")
+
+
+def load_dataset(
+    ctx: Context,
+    kind: str,
+    loaded: tuple[list[Any], dict[str, int]],
+    paths_of: Callable[[Any], list[Path]],
+    what: str,
+    progress: ProgressFn,
+    should_stop: StopFn,
+) -> Dataset:
+    """The samples with their features, after checking there are enough before and after
+    leaving out the unreadable ones (NotReady otherwise)."""
+    samples, skipped = loaded
+    require(ctx, kind, samples, what)
+    ds = attach_features(samples, paths_of, ctx.features, progress, should_stop)
+    ds.skipped.update(skipped)
+    require(ctx, kind, ds.samples, f"readable {what}")
+    return ds
 
 
 def crop_records(ds: Dataset) -> list[dict[str, Any]]:

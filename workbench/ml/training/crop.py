@@ -28,7 +28,6 @@ from workbench.ml.jobs import (
 from workbench.ml.training import common, smartcrop
 from workbench.ml.training.data import (
     DEFAULT_EPOCHS,
-    attach_features,
     crop_samples,
 )
 
@@ -51,11 +50,8 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
     epochs = config.epochs or DEFAULT_EPOCHS["crop"]
     with common.open_context(config) as ctx:
         progress(Progress("data", message="reading crops"))
-        samples, skipped = crop_samples(ctx.conn, ctx.split)
-        common.require(ctx, "crop", samples, "final crops")
-        ds = attach_features(samples, lambda s: [s.path], ctx.features, progress, should_stop)
-        ds.skipped.update(skipped)
-        common.require(ctx, "crop", ds.samples, "readable final crops")
+        ds = common.load_dataset(ctx, "crop", crop_samples(ctx.conn, ctx.split),
+                                 lambda s: [s.path], "final crops", progress, should_stop)  # fmt: skip
         train, held = ds.train(), ds.held_out()
 
         x = np.stack([ds.vectors[s.path] for s in train])

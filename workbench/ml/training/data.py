@@ -71,13 +71,11 @@ class CropSample:
     ai_box: CropBox | None
 
 
-@dataclass
-class Dataset:
-    """Samples with their feature vectors; `skipped` says what was left out and why."""
+class SplitSamples:
+    """Samples (each with `held_out`) and skip counts: the two sides of the split."""
 
     samples: list[Any]
-    vectors: dict[Path, np.ndarray]
-    skipped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int]
 
     def train(self) -> list[Any]:
         return [s for s in self.samples if not s.held_out]
@@ -87,12 +85,22 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         return {"train": len(self.train()), "held_out": len(self.held_out()),
-                **{f"skipped_{k}": v for k, v in self.skipped.items()}}  # fmt: skip
+                **{f"skipped_{k}": v for k, v in self.skipped.items() if v}}  # fmt: skip
 
 
-def training_settings(project_root: Path) -> dict[str, int]:
-    """DEFAULT_MINIMUMS with the project's `[training]` overrides (bad values ignored)."""
-    out = dict(DEFAULT_MINIMUMS)
+@dataclass
+class Dataset(SplitSamples):
+    """Samples with their feature vectors; `skipped` says what was left out and why."""
+
+    samples: list[Any]
+    vectors: dict[Path, np.ndarray]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def training_settings(project_root: Path, defaults: dict[str, int] | None = None) -> dict[str, int]:
+    """The minimums (DEFAULT_MINIMUMS unless `defaults`) with the project's `[training]`
+    overrides (bad values ignored)."""
+    out = dict(DEFAULT_MINIMUMS if defaults is None else defaults)
     try:
         with open(project_root / "project.toml", "rb") as fp:
             section = tomllib.load(fp).get("training", {})

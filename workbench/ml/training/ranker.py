@@ -30,7 +30,6 @@ from workbench.ml.training.data import (
     DEFAULT_EPOCHS,
     Dataset,
     GroupSample,
-    attach_features,
     ranker_groups,
 )
 
@@ -89,11 +88,9 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
     epochs = config.epochs or DEFAULT_EPOCHS["ranker"]
     with common.open_context(config) as ctx:
         progress(Progress("data", message="reading decisions"))
-        groups, skipped = ranker_groups(ctx.conn, ctx.split)
-        common.require(ctx, "ranker", groups, "decided groups of 2+ images")
-        ds = attach_features(groups, lambda g: g.paths, ctx.features, progress, should_stop)
-        ds.skipped.update(skipped)
-        common.require(ctx, "ranker", ds.samples, "readable decided groups of 2+ images")
+        ds = common.load_dataset(ctx, "ranker", ranker_groups(ctx.conn, ctx.split),
+                                 lambda g: g.paths, "decided groups of 2+ images",
+                                 progress, should_stop)  # fmt: skip
         train, held = ds.train(), ds.held_out()
 
         x, mask, y, w = pack(ds, train)

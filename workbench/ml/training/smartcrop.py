@@ -143,16 +143,13 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
     """Trains the smart-crop statistics and registers them (the job protocol, jobs.py)."""
     from workbench.ml import heuristics
     from workbench.ml.training import common
-    from workbench.ml.training.data import attach_features, crop_samples
+    from workbench.ml.training.data import crop_samples
 
     with common.open_context(config) as ctx:
         progress(Progress("data", message="reading crops"))
-        samples, skipped = crop_samples(ctx.conn, ctx.split)
-        common.require(ctx, "smartcrop", samples, "final crops")
-        ds = attach_features(samples, lambda s: [s.path], ctx.features, progress, should_stop)
-        ds.skipped.update(skipped)
+        ds = common.load_dataset(ctx, "smartcrop", crop_samples(ctx.conn, ctx.split),
+                                 lambda s: [s.path], "final crops", progress, should_stop)  # fmt: skip
         train, held = ds.train(), ds.held_out()
-        common.require(ctx, "smartcrop", ds.samples, "readable final crops")
         check_stop(should_stop)
         progress(Progress("training", 0, 1, message="learning crop statistics"))
         model = fit([s.box for s in train], [(s.width, s.height) for s in train])

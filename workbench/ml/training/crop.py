@@ -23,11 +23,9 @@ from workbench.ml.jobs import (
     ProgressFn,
     StopFn,
     check_stop,
-    seed_everything,
 )
 from workbench.ml.training import common, smartcrop
 from workbench.ml.training.data import (
-    DEFAULT_EPOCHS,
     crop_samples,
 )
 
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 
 LEARNING_RATE = 0.005
 WEIGHT_DECAY = 1e-4
-CURVE_POINTS = 60
 
 
 def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResult:
@@ -44,10 +41,7 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
 
     from workbench.ml.training import nets
 
-    seed_everything(config.seed)
-    nets.set_threads()
-    device = nets.device_for(config.device)
-    epochs = config.epochs or DEFAULT_EPOCHS["crop"]
+    device, epochs = nets.start(config, "crop")
     with common.open_context(config) as ctx:
         progress(Progress("data", message="reading crops"))
         ds = common.load_dataset(ctx, "crop", crop_samples(ctx.conn, ctx.split),
@@ -61,24 +55,12 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
         model = nets.CropNet(x).to(device)
         tx, tt = torch.tensor(x, device=device), torch.tensor(t, device=device)
         thx = torch.tensor(hx, device=device)
-        opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-        every = max(1, epochs // CURVE_POINTS)
-        curves: list[dict[str, float]] = []
-        for epoch in range(1, epochs + 1):
-            check_stop(should_stop)
-            model.train()
-            opt.zero_grad()
-            loss = nets.giou_loss(model(tx), tt).mean()
-            loss.backward()
-            opt.step()
-            if epoch % every == 0 or epoch == epochs:
-                model.eval()
-                with torch.no_grad():
-                    held_boxes = model(thx).cpu().numpy()
-                point = {"epoch": float(epoch), "loss": round(float(loss.detach()), 5),
-                         "held_out_iou": _evaluate(held_boxes, truth)["mean_iou"]}  # fmt: skip
-                curves.append(point)
-                progress(Progress("training", epoch, epochs, point))
+        curves = nets.fit(
+            model, lambda: nets.giou_loss(model(tx), tt).mean(),
+            lambda: {"held_out_iou": _evaluate(model(thx).cpu().numpy(), truth)["mean_iou"]},
+            epochs=epochs, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY, progress=progress,
+            should_stop=should_stop,
+        )  # fmt: skip
 
         progress(Progress("evaluating", message="measuring on held-out crops"))
         model = model.to("cpu").eval()

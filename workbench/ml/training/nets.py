@@ -16,6 +16,7 @@ logit space) and learns corrections, so it is useful after few samples.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from torch import nn
 
 from workbench.core.errors import WorkbenchError
 from workbench.ml.features import INDEX
+from workbench.ml.jobs import JobConfig, Progress, ProgressFn, StopFn, check_stop, seed_everything
 
 ONNX_TOLERANCE = 1e-4
 _SUBJECT = [INDEX["subject_x1"], INDEX["subject_y1"], INDEX["subject_x2"], INDEX["subject_y2"]]
@@ -129,6 +131,48 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     cy2 = torch.maximum(pred[:, 3], target[:, 3])
     hull = (cx2 - cx1) * (cy2 - cy1) + 1e-7
     return 1.0 - (inter / union - (hull - union) / hull)
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[], torch.Tensor],
+    measure: Callable[[], dict[str, float]],
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    progress: ProgressFn,
+    should_stop: StopFn,
+    curve_points: int = 60,
+) -> list[dict[str, float]]:
+    """Full-batch Adam for `epochs`; returns the curve (epoch, loss and `measure()`'s
+    held-out figures at about `curve_points` epochs), each point also sent as progress."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    every = max(1, epochs // curve_points)
+    curves: list[dict[str, float]] = []
+    for epoch in range(1, epochs + 1):
+        check_stop(should_stop)
+        model.train()
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        if epoch % every == 0 or epoch == epochs:
+            model.eval()
+            with torch.no_grad():
+                point = {"epoch": float(epoch), "loss": round(float(loss.detach()), 5), **measure()}
+            curves.append(point)
+            progress(Progress("training", epoch, epochs, point))
+    return curves
+
+
+def start(config: JobConfig, kind: str) -> tuple[torch.device, int]:
+    """Seeds, threads, the device and the epochs of a training job of `kind`."""
+    from workbench.ml.training.data import DEFAULT_EPOCHS
+
+    seed_everything(config.seed)
+    set_threads()
+    return device_for(config.device), config.epochs or DEFAULT_EPOCHS[kind]
 
 
 def export_onnx(model: nn.Module, sample: np.ndarray, path: Path, output_names: list[str]) -> None:

@@ -23,11 +23,9 @@ from workbench.ml.jobs import (
     ProgressFn,
     StopFn,
     check_stop,
-    seed_everything,
 )
 from workbench.ml.training import common
 from workbench.ml.training.data import (
-    DEFAULT_EPOCHS,
     Dataset,
     GroupSample,
     ranker_groups,
@@ -37,7 +35,6 @@ log = logging.getLogger(__name__)
 
 LEARNING_RATE = 0.01
 WEIGHT_DECAY = 1e-3
-CURVE_POINTS = 60  # progress reports per run (live curves)
 
 
 def pack(
@@ -82,10 +79,7 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
 
     from workbench.ml.training import nets
 
-    seed_everything(config.seed)
-    nets.set_threads()
-    device = nets.device_for(config.device)
-    epochs = config.epochs or DEFAULT_EPOCHS["ranker"]
+    device, epochs = nets.start(config, "ranker")
     with common.open_context(config) as ctx:
         progress(Progress("data", message="reading decisions"))
         ds = common.load_dataset(ctx, "ranker", ranker_groups(ctx.conn, ctx.split),
@@ -98,31 +92,22 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
         model = nets.RankerNet(flat).to(device)
         tx, tm, ty, tw = (torch.tensor(a, device=device) for a in (x, mask, y, w))
         hx, hm, _, _ = (torch.tensor(a, device=device) for a in pack(ds, held))
-        opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-        every = max(1, epochs // CURVE_POINTS)
-        curves: list[dict[str, float]] = []
-        for epoch in range(1, epochs + 1):
-            check_stop(should_stop)
-            model.train()
-            opt.zero_grad()
-            logits = model.batch(tx, tm)
-            loss = (
-                torch.nn.functional.cross_entropy(logits, ty, reduction="none") * tw
-            ).sum() / tw.sum()
-            loss.backward()
-            opt.step()
-            if epoch % every == 0 or epoch == epochs:
-                model.eval()
-                with torch.no_grad():
-                    train_top1 = float((model.batch(tx, tm).argmax(1) == ty).float().mean())
-                    held_scores = model.batch(hx, hm).cpu().numpy()
-                point = {"epoch": float(epoch), "loss": round(float(loss.detach()), 5),
-                         "train_top1": round(train_top1, 4),
-                         "held_out_top1": score_metrics(
-                             [r[: len(s.paths)] for r, s in zip(held_scores, held, strict=True)],
-                             held)["top1"]}  # fmt: skip
-                curves.append(point)
-                progress(Progress("training", epoch, epochs, point))
+
+        def loss_fn() -> torch.Tensor:
+            per_group = torch.nn.functional.cross_entropy(model.batch(tx, tm), ty, reduction="none")
+            return (per_group * tw).sum() / tw.sum()
+
+        def measure() -> dict[str, float]:
+            held_scores = model.batch(hx, hm).cpu().numpy()
+            trained = float((model.batch(tx, tm).argmax(1) == ty).float().mean())
+            rows = [r[: len(s.paths)] for r, s in zip(held_scores, held, strict=True)]
+            return {
+                "train_top1": round(trained, 4),
+                "held_out_top1": score_metrics(rows, held)["top1"],
+            }
+
+        curves = nets.fit(model, loss_fn, measure, epochs=epochs, lr=LEARNING_RATE,
+                          weight_decay=WEIGHT_DECAY, progress=progress, should_stop=should_stop)  # fmt: skip
 
         progress(Progress("evaluating", message="measuring on held-out groups"))
         model = model.to("cpu").eval()

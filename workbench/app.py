@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from workbench.ui.launcher import Dialogs
     from workbench.ui.main_window import MainWindow
 
+DEMO_HISTORY_BATCHES = 3  # earlier batches in the demo: something to train on at once
 STYLE_SHEET = Path(__file__).resolve().parents[1] / "resources" / "style.qss"
 
 
@@ -136,7 +137,8 @@ def build_window(
 
         try:
             summary = run_with_progress(None, "Preparing the demo project…", generate_demo,
-                                        store, args.project or "demo")  # fmt: skip
+                                        store, args.project or "demo",
+                                        history_batches=DEMO_HISTORY_BATCHES)  # fmt: skip
             name = summary.name
         except WorkbenchError as exc:
             asker.error(exc.message)

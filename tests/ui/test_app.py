@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox
 
-from workbench.app import build_window
+from workbench.app import DEMO_HISTORY_BATCHES, build_window
 from workbench.core.demo import generate_demo
 from workbench.core.errors import ProjectLocked
 from workbench.core.project import ProjectStore
@@ -235,7 +235,11 @@ def test_demo_flag_generates_and_opens_the_demo(qtbot, tmp_path: Path, windows) 
     window = _open(windows, qtbot, ["--demo", "--projects-dir", str(projects)])
     assert window.project.name == "demo"
     assert (projects / "demo" / "plates" / "truth.tsv").is_file()
-    assert window.overview.browser.group_count == 24
+    # The demo's own 24 groups after the earlier batches it decided, which the reviewer
+    # skips: it opens on the first group still to decide.
+    assert window.overview.browser.group_count == 24 * (1 + DEMO_HISTORY_BATCHES)
+    qtbot.waitUntil(lambda: window.reviewer.session is not None)
+    assert window.reviewer.session.progress().batch_number == 1 + DEMO_HISTORY_BATCHES
     assert "demo" in window.windowTitle()
 
 

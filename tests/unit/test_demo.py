@@ -193,3 +193,46 @@ def test_same_seed_same_demo(tmp_path: Path) -> None:
             g.best_index for g in generate_demo(store).groups
         ]
     assert texts[0] == texts[1]
+
+
+def test_earlier_batches_are_decided_cropped_and_ready_to_train(tmp_path: Path) -> None:
+    from workbench.core import demo_history
+    from workbench.core.doctor import check
+    from workbench.core.project import ProjectStore
+    from workbench.ml.training.data import readiness
+
+    store = ProjectStore(tmp_path / "projects", tmp_path / "models")
+    summary = generate_demo(store, groups=8, plates=0, history_batches=2)
+    project = store.open(summary.name)
+    manifest = json.loads((summary.root / "demo.json").read_text(encoding="utf-8"))
+    actions = demo_history.plan(manifest["history"], manifest["seed"])
+    assert len(actions) == 16 and project.settings.batch_size == 8
+    conn = project.connect()
+    try:
+        rows = conn.execute(
+            "SELECT batch_number, user_action, final_crop_coords FROM ai_decisions"
+        ).fetchall()
+        earlier = [r for r in rows if r[0] in (1, 2)]
+        assert sorted(r[1] for r in earlier) == sorted(actions)
+        # Every earlier crop went through the crop code: a final crop, the sidecar gone.
+        assert all((r[2] is not None) == (r[1] == "crop") for r in earlier)
+        assert {r[0] for r in rows} == {1, 2, 3}  # the demo's own groups are batch 3
+        assert sum(r[0] == 3 for r in rows) == len(summary.choices)
+        assert "min_crop_held_out = 2" in (project.root / "project.toml").read_text()
+        assert readiness(project, conn, "ranker").samples >= 14
+        assert readiness(project, conn, "crop").samples == actions.count("crop") + 2
+        report = check(project, conn)
+    finally:
+        conn.close()
+    assert report.problems == []
+    # Reused as it is on the next call: nothing decided twice.
+    again = generate_demo(store, history_batches=2)
+    assert not again.created
+
+
+def test_the_demo_user_crops_tightly_around_the_subject() -> None:
+    from workbench.core import demo_history
+
+    box = demo_history.user_crop([0.2, 0.3, 0.6, 0.5])
+    assert box.to_list() == [0.16, 0.28, 0.64, 0.52]
+    assert demo_history.user_crop([0.0, 0.0, 1.0, 1.0]).to_list() == [0.0, 0.0, 1.0, 1.0]

@@ -71,6 +71,8 @@ def register(command: CommandAdder) -> dict[str, Handler]:
     p.add_argument("--name", default="demo")
     p.add_argument("--groups", type=count, default=24)
     p.add_argument("--plates", type=count, default=30)
+    p.add_argument("--earlier-batches", type=int, default=3, choices=range(0, 11), metavar="N",
+                   help="batches decided and cropped the week before, to train on (default 3)")  # fmt: skip
     return {
         "init": cmd_init,
         "scan": cmd_scan,
@@ -241,7 +243,8 @@ def cmd_undo(args: argparse.Namespace) -> Result:
 def cmd_demo(args: argparse.Namespace) -> Result:
     from workbench.core.demo import generate_demo
 
-    summary = generate_demo(store(args), args.name, groups=args.groups, plates=args.plates)
+    summary = generate_demo(store(args), args.name, groups=args.groups, plates=args.plates,
+                            history_batches=args.earlier_batches)  # fmt: skip
     data = summary.to_dict() if hasattr(summary, "to_dict") else dict(vars(summary))
     data = json.loads(json.dumps(data, default=str))
     return data, f"Demo project '{args.name}' ready. Open it with: workbench-gui {args.name}"

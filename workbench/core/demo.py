@@ -305,6 +305,7 @@ def _render_group(seed: int, index: int, folder: Path, when: datetime) -> dict[s
         "ai_index": ai,
         "ai_crop": _ai_crop(boxes[ai], w / h).to_list(),
         "ai_confidence": round(float(p.max() / p.sum()), 4),
+        "boxes": [[round(float(v), 4) for v in b] for b in boxes],  # the subject, per image
     }
 
 
@@ -353,7 +354,7 @@ def _render_plate(seed: int, index: int, path: Path, font: Any) -> str:
 
 
 def _draw_files(
-    folder: Path, groups: int, plates: int, seed: int, report: Progress
+    folder: Path, groups: int, plates: int, seed: int, report: Progress, history: int = 0
 ) -> dict[str, Any]:
     """Write source/ and plates/ under `folder`; returns the manifest."""
     source, plates_dir = folder / "source", folder / "plates"
@@ -366,14 +367,18 @@ def _draw_files(
     for day in {p.split("/")[0] for p in plate_paths}:
         (plates_dir / day).mkdir()
     font = plate_font(44)
-    total, done = groups + plates, 0
+    total, done = groups + plates + history, 0
     workers = max(1, min(4, os.cpu_count() or 1))
+    earlier = _START - timedelta(days=7)  # the earlier batches' groups sort first
     with ThreadPoolExecutor(workers) as pool:
+        history_jobs = [pool.submit(_render_group, seed, 10_000 + i, source,
+                                    earlier + timedelta(minutes=5 * i))
+                        for i in range(history)]  # fmt: skip
         group_jobs = [pool.submit(_render_group, seed, i, source, _START + timedelta(minutes=5 * i))
                       for i in range(groups)]  # fmt: skip
         plate_jobs = [pool.submit(_render_plate, seed, i, plates_dir / rel, font)
                       for i, rel in enumerate(plate_paths)]  # fmt: skip
-        jobs: list[Future[Any]] = [*group_jobs, *plate_jobs]
+        jobs: list[Future[Any]] = [*history_jobs, *group_jobs, *plate_jobs]
         for job in jobs:
             job.result()
             done += 1
@@ -395,6 +400,8 @@ def _draw_files(
         "version": 1,
         "seed": seed,
         "groups": [job.result() for job in group_jobs],
+        "history": [job.result() for job in history_jobs],
+        "history_batch_size": groups,
         "skipped": [{"file": corrupt, "fault": "corrupt"}, {"file": empty, "fault": "empty"}],
         "plates": plates,
     }
@@ -483,6 +490,7 @@ def generate_demo(
     groups: int = 24,
     plates: int = 30,
     seed: int = 7,
+    history_batches: int = 0,
     progress: Progress | None = None,
 ) -> DemoSummary:
     """The demo project `name`, generated on first use and reused afterwards.
@@ -496,8 +504,10 @@ def generate_demo(
     """
     started = time.perf_counter()
     report: Progress = progress or (lambda stage, done, total: None)
-    if not 1 <= groups <= 500 or not 0 <= plates <= 5000:
-        raise InvalidInput("A demo has 1 to 500 groups and 0 to 5000 plates.")
+    if not 1 <= groups <= 500 or not 0 <= plates <= 5000 or not 0 <= history_batches <= 10:
+        raise InvalidInput(
+            "A demo has 1 to 500 groups, 0 to 5000 plates and 0 to 10 earlier batches."
+        )
     root = store.path_of(name)
     manifest_file = root / MANIFEST
     created = False
@@ -516,7 +526,8 @@ def generate_demo(
         if partial.exists():
             shutil.rmtree(partial)  # our own leftover from an earlier failed run of this process
         try:
-            manifest = _draw_files(partial, groups, plates, seed, report)
+            manifest = _draw_files(partial, groups, plates, seed, report,
+                                   history=groups * history_batches)  # fmt: skip
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             os.replace(partial, root)
         except BaseException:
@@ -525,7 +536,11 @@ def generate_demo(
         created = True
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     if not (root / SETTINGS_FILE).exists():
-        store.create(name, root / "source")
+        # With earlier batches, a batch is as long as the demo's own groups, so those
+        # come last as one batch of their own.
+        history = bool(manifest.get("history"))
+        batch = {"batch_size": len(manifest["groups"])} if history else {}
+        store.create(name, root / "source", **batch)
     project = store.open(name)
     _complete(project, manifest, report)
     return _summary(project, manifest, created, time.perf_counter() - started)
@@ -541,7 +556,13 @@ def _complete(project: Project, manifest: dict[str, Any], report: Progress) -> N
             return
         with project.lock("demo"):
             if not conn.execute("SELECT 1 FROM groups LIMIT 1").fetchone():
-                _scan(project, conn, report, len(manifest["groups"]))
+                _scan(project, conn, report,
+                      len(manifest["groups"]) + len(manifest.get("history", [])))  # fmt: skip
+            if manifest.get("history"):
+                from workbench.core import demo_history
+
+                demo_history.allow_small_held_out(project)
+                demo_history.finalize_history(project, conn, manifest, _group_pk, report)
             _finalize_first(project, conn, manifest, report)
             with db.transaction(conn):
                 db.set_meta(conn, "demo_steps", "done")

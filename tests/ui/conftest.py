@@ -39,10 +39,11 @@ def running_threads() -> list[str]:
     main = QThread.currentThread()
     out = []
     for obj in gc.get_objects():
+        kind = type(obj)  # not isinstance: that reads __class__, which some modules warn on
         try:
-            if isinstance(obj, QThread) and obj is not main and obj.isRunning():
-                out.append(f"{type(obj).__name__} (a QThread)")
-            elif isinstance(obj, QThreadPool) and obj.activeThreadCount() > 0:
+            if issubclass(kind, QThread) and obj is not main and obj.isRunning():
+                out.append(f"{kind.__name__} (a QThread)")
+            elif issubclass(kind, QThreadPool) and obj.activeThreadCount() > 0:
                 out.append(f"a QThreadPool with {obj.activeThreadCount()} active job(s)")
         except RuntimeError:  # its Qt object is already deleted
             continue

@@ -331,21 +331,24 @@ def test_runner_trains_smartcrop_speaking_json_lines(store) -> None:  # noqa: AN
 
 
 @pytest.mark.parametrize(
-    ("args", "says"),
+    ("args", "says", "kind"),
     [
-        (["{not json"], "Bad job request"),
-        ([json.dumps({**BASE, "kind": "yolo"})], "Unknown model kind 'yolo'"),
-        ([json.dumps({**BASE, "colour": "red"})], "Unknown job setting(s): colour."),
-        ([], "usage"),
+        (["{not json"], "Bad job request", "?"),
+        ([json.dumps({**BASE, "kind": "yolo"})], "Unknown model kind 'yolo'", "yolo"),
+        ([json.dumps({**BASE, "colour": "red"})], "Unknown job setting(s): colour.", BASE["kind"]),
+        ([], "usage", "?"),
     ],
 )
-def test_runner_answers_a_bad_request_with_a_failed_result(args: list[str], says: str) -> None:
+def test_runner_answers_a_bad_request_with_a_failed_result(
+    args: list[str], says: str, kind: str
+) -> None:
     child = _run_runner(*args, timeout=60)
     assert child.returncode == 1
     lines = _lines(child.stdout)
     assert [item["type"] for item in lines] == ["result"]
     (result,) = lines[0]["results"]
     assert result["status"] == "failed" and says in result["message"]
+    assert result["kind"] == kind  # the card it belongs to, when the request names one
 
 
 # A kind defined in the child's __main__: it stages a version, prints to stdout (which

@@ -75,10 +75,21 @@ def main(argv: list[str] | None = None) -> int:
             results = [run_job(config, progress, _stop.is_set)]
     except (ValueError, WorkbenchError) as exc:
         message = getattr(exc, "message", None) or f"Bad job request: {exc}."
-        send({"type": "result", "results": [JobResult("?", "failed", message).to_dict()]})
+        send(
+            {"type": "result", "results": [JobResult(_kind_of(argv), "failed", message).to_dict()]}
+        )
         return 1
     send({"type": "result", "results": [r.to_dict() for r in results]})
     return 0
+
+
+def _kind_of(argv: list[str]) -> str:
+    """The kind a rejected request was about, as far as it can be read ("?" otherwise)."""
+    try:
+        kind = json.loads(argv[0]).get("kind") if argv else None
+    except (ValueError, AttributeError):
+        kind = None
+    return kind if isinstance(kind, str) and kind else "?"
 
 
 if __name__ == "__main__":

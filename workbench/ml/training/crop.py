@@ -78,17 +78,13 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
         to_beat = max(baselines["smartcrop"], baselines["heuristic"], key=lambda m: m["mean_iou"])
         champion_metrics = _champion_metrics(ctx, hx, truth)
         check_stop(should_stop)
-        with ctx.registry.stage("crop") as staged:
-            progress(Progress("export", message="exporting to ONNX"))
-            nets.export_onnx(model, hx[:2], staged.path / "model.onnx", ["box"])
-            nets.save_weights(model, staged.path / "weights.pt")
-            check_stop(should_stop)
-            return common.register(
-                ctx, config, staged, metrics=metrics, champion_metrics=champion_metrics,
-                baselines=baselines, dataset=ds, records=common.crop_records(ds),
-                serving=_serving(), key="mean_iou", tie_break="crop_match", to_beat=to_beat,
-                curves=curves, summary={"epochs": epochs, "final_loss": curves[-1]["loss"]},
-            )  # fmt: skip
+        return nets.register_trained(
+            ctx, config, model, hx[:2], "box", progress, should_stop,
+            metrics=metrics, champion_metrics=champion_metrics, baselines=baselines,
+            dataset=ds, records=common.crop_records(ds), key="mean_iou",
+            tie_break="crop_match", to_beat=to_beat, curves=curves,
+            summary={"epochs": epochs, "final_loss": curves[-1]["loss"]},
+        )  # fmt: skip
 
 
 def _evaluate(boxes: np.ndarray, truth: list[Any]) -> dict[str, float]:
@@ -99,12 +95,6 @@ def _evaluate(boxes: np.ndarray, truth: list[Any]) -> dict[str, float]:
         x1, y1, x2, y2 = (round(float(v), 4) for v in b)
         proposals.append(CropBox(x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None)
     return smartcrop.evaluate(proposals, truth)
-
-
-def _serving() -> dict[str, Any]:
-    from workbench.ml.features import FEATURE_VERSION
-
-    return {"feature_version": FEATURE_VERSION}
 
 
 def _champion_metrics(ctx: common.Context, hx: np.ndarray, truth: list[Any]) -> dict[str, Any]:

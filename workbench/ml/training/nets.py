@@ -26,7 +26,15 @@ from torch import nn
 
 from workbench.core.errors import WorkbenchError
 from workbench.ml.features import INDEX
-from workbench.ml.jobs import JobConfig, Progress, ProgressFn, StopFn, check_stop, seed_everything
+from workbench.ml.jobs import (
+    JobConfig,
+    JobResult,
+    Progress,
+    ProgressFn,
+    StopFn,
+    check_stop,
+    seed_everything,
+)
 
 ONNX_TOLERANCE = 1e-4
 _SUBJECT = [INDEX["subject_x1"], INDEX["subject_y1"], INDEX["subject_x2"], INDEX["subject_y2"]]
@@ -173,6 +181,31 @@ def start(config: JobConfig, kind: str) -> tuple[torch.device, int]:
     seed_everything(config.seed)
     set_threads()
     return device_for(config.device), config.epochs or DEFAULT_EPOCHS[kind]
+
+
+def register_trained(
+    ctx: Any,
+    config: JobConfig,
+    model: nn.Module,
+    sample: np.ndarray,
+    output: str,
+    progress: ProgressFn,
+    should_stop: StopFn,
+    **register: Any,
+) -> JobResult:
+    """Exports a features model to ONNX beside its weights in a staged version, then
+    registers it (training.common.register, with the feature version to serve it by)."""
+    from workbench.ml.features import FEATURE_VERSION
+    from workbench.ml.training import common
+
+    with ctx.registry.stage(config.kind) as staged:
+        progress(Progress("export", message="exporting to ONNX"))
+        export_onnx(model, sample, staged.path / "model.onnx", [output])
+        save_weights(model, staged.path / "weights.pt")
+        check_stop(should_stop)
+        return common.register(
+            ctx, config, staged, serving={"feature_version": FEATURE_VERSION}, **register
+        )
 
 
 def export_onnx(model: nn.Module, sample: np.ndarray, path: Path, output_names: list[str]) -> None:

@@ -122,24 +122,14 @@ def run(config: JobConfig, progress: ProgressFn, should_stop: StopFn) -> JobResu
         baselines = {"heuristic": heuristic, "random": chance(held)}
         champion_metrics = _champion_metrics(ctx, ds, held)
         check_stop(should_stop)
-        with ctx.registry.stage("ranker") as staged:
-            progress(Progress("export", message="exporting to ONNX"))
-            sample = np.stack([ds.vectors[p] for p in (held or train)[0].paths])
-            nets.export_onnx(model, sample, staged.path / "model.onnx", ["logits"])
-            nets.save_weights(model, staged.path / "weights.pt")
-            check_stop(should_stop)
-            return common.register(
-                ctx, config, staged, metrics=metrics, champion_metrics=champion_metrics,
-                baselines=baselines, dataset=ds, records=common.ranker_records(ds),
-                serving=_serving(), key="top1", tie_break="pairwise", to_beat=heuristic,
-                curves=curves, summary={"epochs": epochs, "final_loss": curves[-1]["loss"]},
-            )  # fmt: skip
-
-
-def _serving() -> dict[str, Any]:
-    from workbench.ml.features import FEATURE_VERSION
-
-    return {"feature_version": FEATURE_VERSION}
+        sample = np.stack([ds.vectors[p] for p in (held or train)[0].paths])
+        return nets.register_trained(
+            ctx, config, model, sample, "logits", progress, should_stop,
+            metrics=metrics, champion_metrics=champion_metrics, baselines=baselines,
+            dataset=ds, records=common.ranker_records(ds), key="top1", tie_break="pairwise",
+            to_beat=heuristic, curves=curves,
+            summary={"epochs": epochs, "final_loss": curves[-1]["loss"]},
+        )  # fmt: skip
 
 
 def _champion_metrics(ctx: common.Context, ds: Dataset, held: list[GroupSample]) -> dict[str, Any]:

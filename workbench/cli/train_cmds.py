@@ -75,13 +75,14 @@ class _StopOnSignal:
 def _progress_printer() -> Any:
     from workbench.ml.jobs import Progress
 
-    state = {"last": 0.0, "stage": ""}
+    last = {"at": 0.0}
+    stage = {"name": ""}
 
     def show(p: Progress) -> None:
         now = time.monotonic()
-        if p.stage == state["stage"] and now - state["last"] < 1.0 and p.step != p.total:
+        if p.stage == stage["name"] and now - last["at"] < 1.0 and p.step != p.total:
             return
-        state["last"], state["stage"] = now, p.stage
+        last["at"], stage["name"] = now, p.stage
         where = f" {p.step}/{p.total}" if p.total else ""
         numbers = ", ".join(f"{k} {v:g}" for k, v in p.metrics.items() if k != "epoch")
         log(f"  {p.stage}{where}" + (f": {numbers}" if numbers else "") +

@@ -539,8 +539,10 @@ def generate_demo(
         # With earlier batches, a batch is as long as the demo's own groups, so those
         # come last as one batch of their own.
         history = bool(manifest.get("history"))
-        batch = {"batch_size": len(manifest["groups"])} if history else {}
-        store.create(name, root / "source", **batch)
+        if history:
+            store.create(name, root / "source", batch_size=len(manifest["groups"]))
+        else:
+            store.create(name, root / "source")
     project = store.open(name)
     _complete(project, manifest, report)
     return _summary(project, manifest, created, time.perf_counter() - started)

@@ -357,15 +357,15 @@ def _crop(
             return CropBox.from_seq([round(float(v), 4) for v in box]), confidence
         except Exception as exc:  # includes an empty or inverted box (InvalidInput)
             log.warning("crop model %s failed (%s); using the heuristic", champion.version, exc)
-    box, confidence = heuristics.propose_crop(vec)
+    proposal, confidence = heuristics.propose_crop(vec)
     if smart is not None:
         from workbench.ml.training.smartcrop import suggest
 
         try:
-            box, _ = suggest(smart.session, box)
+            proposal, _ = suggest(smart.session, proposal)
         except Exception as exc:  # a hand-edited model must not stop the review
             log.warning("smart-crop %s failed (%s); using the heuristic", smart.version, exc)
-    return box, confidence
+    return proposal, confidence
 
 
 def _load_champion(models_dir: Path, kind: str) -> _Champion | None:

@@ -339,7 +339,7 @@ class Registry:
         if stack and stack[-1] == current:
             earlier = [v for v in reversed(stack[:-1]) if v in existing and v != current]
         else:  # the pointer was changed outside the registry: trust its own record
-            last = next(
+            last: dict[str, Any] = next(
                 (h for h in reversed(self.history(kind)) if h.get("version") == current), {}
             )
             earlier = [last["previous"]] if last.get("previous") in existing else []

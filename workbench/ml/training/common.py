@@ -175,7 +175,7 @@ def register(
     old_value = (opponent or {}).get(key)
     if config.promote and wins:
         ctx.registry.promote(kind, info.version, reason=f"beat {against}")
-        status, champion = "promoted", info.version
+        status, champion = "promoted", info.version  # type: str, str | None
         message = f"{kind} {info.version} is the new champion: {key} {new_value}" + (
             f" against {old_value} for {against}." if old_value is not None else "."
         )

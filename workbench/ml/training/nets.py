@@ -64,6 +64,9 @@ def _standardizer(x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class RankerNet(nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, features: np.ndarray, hidden: int = 32) -> None:
         super().__init__()
         mean, std = _standardizer(features)
@@ -92,6 +95,10 @@ class RankerNet(nn.Module):
 
 
 class CropNet(nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+    subject: torch.Tensor
+
     def __init__(self, features: np.ndarray, hidden: int = 64) -> None:
         super().__init__()
         mean, std = _standardizer(features)

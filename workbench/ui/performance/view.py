@@ -9,6 +9,7 @@ the same export guard as every other export.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -66,7 +67,7 @@ def picture_of(cache: ThumbnailCache, mistake: Mistake) -> QImage:
 def save_png(image: QImage, target: Path) -> Path:
     """Write the image as PNG to a temporary name beside `target`, then rename it into place."""
     tmp = target.with_name(f".{target.name}.partial")
-    if not image.save(str(tmp), "PNG"):
+    if not image.save(str(tmp), "PNG"):  # type: ignore[call-overload]  # stubs say bytes
         tmp.unlink(missing_ok=True)
         raise WorkbenchError(f"Could not write {target}; is the disk full or read-only?")
     tmp.replace(target)
@@ -231,7 +232,7 @@ class PerformanceView(QWidget):
             item.setSizeHint(QSize(0, PICTURE_HEIGHT + 10))
             self.mistakes.addItem(item)
             self._pictures.submit(picture_of, self.thumbs, m,
-                                  on_done=lambda image, i=i: self._picture(generation, i, image),
+                                  on_done=partial(self._picture, generation, i),
                                   on_failed=lambda exc: log.info("no mistake picture: %s", exc))  # fmt: skip
 
     def _picture(self, generation: int, row: int, image: QImage) -> None:

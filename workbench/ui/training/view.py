@@ -453,11 +453,14 @@ class TrainingView(QWidget):
             self._runner.submit(
                 self._reload_all, kind,
                 on_done=lambda _result: self.championChanged.emit(kind),
-                on_failed=lambda exc: (log.warning("could not reload the models: %s", exc),
-                                       self.championChanged.emit(kind)),
+                on_failed=lambda exc: self._reload_failed(kind, exc),
             )  # fmt: skip
         else:
             self.championChanged.emit(kind)
+
+    def _reload_failed(self, kind: str, exc: BaseException) -> None:
+        log.warning("could not reload the models: %s", exc)
+        self.championChanged.emit(kind)
 
     def _reload_all(self, kind: str) -> None:
         for reload in self.reloaders:
@@ -472,8 +475,8 @@ class TrainingView(QWidget):
         locked = self._locked()
         for card in self.cards.values():
             card.set_running(locked)
-        for card in self.results.cards():
-            card.set_champion(card.champion, busy=locked)
+        for result in self.results.cards():
+            result.set_champion(result.champion, busy=locked)
         ready = any(s.ready for s in self.statuses.values())
         self.retrain_all.setEnabled(ready and not locked)
 

@@ -323,3 +323,27 @@ def test_the_default_proposer_is_the_predictors_crop(project_three) -> None:
     project, _, images = project_three
     expected = Predictor(project.models_dir).pick([images[0]]).crop
     assert jobs.model_proposer(project)(images[0]) == expected
+
+
+def test_a_new_crop_champion_reaches_the_crop_views_predictor_at_once(project_three) -> None:
+    from workbench.ui.crop import jobs
+    from workbench.ui.crop.view import CropView
+
+    project, _, images = project_three
+    view = CropView.__new__(CropView)  # only the proposer matters here
+    view._propose = jobs.model_proposer(project)
+    predictor = view._propose.predictor
+    predictor.check_interval_s = 3600.0  # its own check would not look again for an hour
+    predictor.pick([images[0]])
+    assert predictor.versions()["crop"] == "heuristic"
+    folder = project.models_dir / "smartcrop" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({
+        "format": "workbench-smartcrop-1", "avg_width": 0.5, "avg_height": 0.5,
+        "avg_x": 0.25, "avg_y": 0.25,
+    }))  # fmt: skip
+    (project.models_dir / "smartcrop" / "champion.json").write_text('{"version": "v1"}')
+    view.reload_models("ranker")  # not a crop kind: nothing is re-read
+    assert predictor.versions()["crop"] == "heuristic"
+    view.reload_models("smartcrop")
+    assert predictor.versions()["crop"] == "smartcrop"

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         # A new champion is served at once: the training view reloads these after a change.
         reloaders = champion_reloaders(self.project.models_dir, [self.reviewer.predictor],
                                        self.plates.settings.paddleocr_dir)  # fmt: skip
+        reloaders.append(self.crop.reload_models)
         self.training = TrainingView(self.project, self, reloaders=reloaders)
         self.training.messageShown.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.training.championChanged.connect(self.reviewer.champion_changed)

@@ -67,6 +67,7 @@ def model_proposer(project: Project) -> Proposer:
         pick = predictor.pick([path])
         return pick.crop
 
+    propose.predictor = predictor  # type: ignore[attr-defined]  # for a reload after training
     return propose
 
 

@@ -245,6 +245,12 @@ class CropView(QWidget):
             if im.box != im.proposal:
                 self._kept[str(pi.item.path)] = im.box
 
+    def reload_models(self, kind: str) -> None:
+        """A new crop or smart-crop champion: the next proposal comes from it (any thread)."""
+        predictor = getattr(self._propose, "predictor", None)
+        if predictor is not None and kind in ("crop", "smartcrop"):
+            predictor.reload()
+
     def reload(self) -> None:
         """Read the folder again and show the page from `start` (off the GUI thread)."""
         if self._use_model and self._propose is None:

@@ -237,3 +237,16 @@ def test_an_unreadable_crop_says_why_and_can_be_skipped(qtbot, store, crops, ope
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     window.close()
     assert rows(store) == {"CAM1_track1.jpg": (SKIP, "typed")}
+
+
+def test_a_crop_that_cannot_be_read_is_skipped_not_labeled(qtbot, store, crops, opened) -> None:
+    crops[0].write_bytes(b"")  # the camera wrote an empty file
+    window, view = opened(FakeReader({}))
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view)
+    assert view.state.current == crops[0] and str(crops[0]) in view.state.unreadable
+    qtbot.keyClicks(view, "ab12")
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert rows(store) == {} and view.state.current == crops[0]
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert rows(store) == {"CAM1_track1.jpg": (SKIP, "typed")}
+    assert view.state.current == crops[1]

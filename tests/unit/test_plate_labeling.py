@@ -167,3 +167,17 @@ def test_new_crops_join_the_queue(setup) -> None:
     s.refresh(crops[:4])
     assert s.current == crops[2] and s.counts.remaining == 2
     assert s.recent(5) == [(crops[0], s.label_of(crops[0])), (crops[1], s.label_of(crops[1]))]
+
+
+def test_a_crop_that_cannot_be_read_can_only_be_skipped(setup) -> None:
+    store, crops = setup
+    s = PlateLabeling(store, crops)
+    s.set_unreadable(crops[0], "Cannot load CAM1_track1.jpg: empty file.")
+    change = s.handle("a")
+    assert change.kind == "none" and "cannot be labeled" in change.message and s.text == ""
+    change = s.handle(KEY_ENTER)
+    assert change.kind == "none" and "Escape" in change.message and s.current == crops[0]
+    assert stored(store) == {}
+    assert s.handle(KEY_ESCAPE).saved.text == SKIP
+    keys(s, "a", "b", "1", KEY_ENTER)  # the next crop is labeled as usual
+    assert stored(store)["CAM1_track2.jpg"] == ("AB1", "typed")

@@ -84,6 +84,7 @@ class PlateLabeling:
         self.crops: list[Path] = list(crops)
         self.labels: dict[str, PlateLabel] = store.all()
         self.prelabels: dict[str, Prelabel] = {}
+        self.unreadable: dict[str, str] = {}  # crops that cannot be decoded: only a skip
         self.review = review
         self.suspicious_only = suspicious_only
         self.queue: list[Path] = []
@@ -176,6 +177,8 @@ class PlateLabeling:
         chars = [ch.upper() for ch in typed if ch.upper() in PLATE_CHARACTERS and ch.isascii()]
         if not chars or self.current is None:
             return NOTHING
+        if str(self.current) in self.unreadable:
+            return self._cannot_label(self.current)
         if not self.edited:
             self.text = ""  # the first character replaces the pre-filled text
         self.edited = True
@@ -204,6 +207,8 @@ class PlateLabeling:
         label = self.label_of(path)
         if label is not None and (not self.edited or self.text == label.text):
             return self._advance(Change("moved"))  # kept as it was
+        if str(path) in self.unreadable:
+            return self._cannot_label(path)
         if not self.text:
             return Change("none", message="Type the plate, or press Escape to skip this crop.")
         saved = self._save(path, self.text)
@@ -240,6 +245,14 @@ class PlateLabeling:
         return saved
 
     # -- pre-labels, modes, new crops ----------------------------------------------------
+
+    def set_unreadable(self, path: Path, reason: str) -> None:
+        """The crop cannot be decoded: it can be skipped, not labeled."""
+        self.unreadable[str(path)] = reason
+
+    def _cannot_label(self, path: Path) -> Change:
+        reason = self.unreadable[str(path)].rstrip(".")
+        return Change("none", message=f"{reason}. It cannot be labeled; press Escape to skip it.")
 
     def set_prelabel(self, path: Path, prelabel: Prelabel) -> Change:
         """Record an OCR reading; it fills the text of the current crop if nothing was typed."""

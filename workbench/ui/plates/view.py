@@ -346,7 +346,10 @@ class PlatesView(QWidget):
         self.counters.setText(
             f"labeled {c.labeled} · skipped {c.skipped} · remaining {c.remaining}"
         )
-        self.crop.show_crop(None if path is None else self.images.get(path))
+        picture = None if path is None else self.images.get(path)
+        if path is not None and isinstance(picture, str):
+            s.set_unreadable(path, picture)  # only Escape (skip) is left for it
+        self.crop.show_crop(picture)
         pre = s.prelabel_of(path)
         label = s.label_of(path)
         replaceable = not s.edited and bool(s.text)

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workbench.core.demo import PLATE_CHARS, plate_font  # noqa: E402
+from workbench.core.demo_draw import PLATE_CHARS, plate_font  # noqa: E402
 from workbench.ml.ocr.dataset import score  # noqa: E402
 from workbench.ml.ocr.engines import OcrEngines, load_crop  # noqa: E402
 from workbench.ml.ocr.rapid import EngineUnavailable  # noqa: E402

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from workbench.core.demo import PLATE_CHARS, generate_demo
+from workbench.core.demo import generate_demo
+from workbench.core.demo_draw import PLATE_CHARS
 from workbench.core.errors import ProjectExists
 from workbench.core.sidecar import read_sidecar, sidecar_path
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from workbench.core.demo import PLATE_CHARS, plate_font
+from workbench.core.demo_draw import PLATE_CHARS, plate_font
 from workbench.ml.ocr.engines import OcrEngines, PlateResult, load_crop
 from workbench.ml.ocr.rapid import CtcDecoder, EngineUnavailable, rapidocr_folder
 from workbench.ml.predict import PlateReading, Predictor

@@ -4,7 +4,7 @@ same finalize and crop code a user's keys go through.
 With history, a new user's demo opens with something to train on (the training view's
 Retrain works at once) and a few batches of agreement to chart (the AI performance
 view). The demo's user keeps the undamaged frame of each group and crops it tightly
-around the subject; the demo's AI is its transparent rule (demo.py), recorded as the
+around the subject; the demo's AI is its transparent rule (demo_draw.py), recorded as the
 `heuristic` versions, so the history shows how often that rule agreed, nothing more.
 """
 

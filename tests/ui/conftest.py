@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QThread, QThreadPool
+from PySide6.QtCore import QSettings, QThread, QThreadPool
 from PySide6.QtWidgets import QApplication
 
 LEFTOVER_GRACE_S = 2.0  # a child reaped or a thread ending right now is not a leak
@@ -132,3 +132,11 @@ def give_history(project, batches: int = 6, seed: int = 1,
                 )
     finally:
         conn.close()
+
+
+@pytest.fixture(autouse=True)
+def user_settings(tmp_path: Path):
+    """Recent projects go to a temporary INI file, never to the user's settings."""
+    QSettings.setPath(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox
 
 from workbench.app import DEMO_HISTORY_BATCHES, build_window
@@ -30,15 +30,6 @@ class ScriptedDialogs:
     def choose_project(self, store: ProjectStore) -> str | None:
         self.asked += 1
         return self.choices.pop(0) if self.choices else None
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path):
-    """Recent projects go to a temporary INI file, never to the user's settings."""
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
-    yield
 
 
 @pytest.fixture

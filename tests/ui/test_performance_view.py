@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from tests.ui.conftest import give_history
@@ -18,14 +18,6 @@ from workbench.ui.session import open_session
 
 GROUPS, BATCHES = 60, 6
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path):
-    """Recent projects go to a temporary INI file, never to the user's settings."""
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication
 
@@ -19,14 +19,6 @@ from workbench.ui.plates import PlatesView
 from workbench.ui.session import open_session
 
 DAY = "2025-07-05"
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path):
-    """Recent projects go to a temporary INI file, never to the user's settings."""
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
 
 
 @pytest.fixture

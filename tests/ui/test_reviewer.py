@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit
 
@@ -81,14 +81,6 @@ class NoDialogs:
 
     def choose_project(self, store: ProjectStore) -> None:
         return None
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path):
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
-    yield
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from workbench.ml.registry import SPLIT_FILE, Registry
 from workbench.ml.training.synthetic import make_rule_project
@@ -27,14 +27,6 @@ GROUPS = 40
 TRAINING_S = 120_000  # ms: a ranker trains in seconds, but this machine may be busy
 LEFT = Qt.MouseButton.LeftButton
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path):
-    """Recent projects go to a temporary INI file, never to the user's settings."""
-    QSettings.setPath(
-        QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
-    )
 
 
 @pytest.fixture

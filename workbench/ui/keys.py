@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 
 # Shift and keypad state are ignored when matching, so '?' works on every layout.
 _MATCHED_MODIFIERS = (
@@ -79,3 +79,17 @@ def dispatch(bindings: Sequence[KeyBinding], event: QKeyEvent) -> bool:
 def hint_line(bindings: Sequence[KeyBinding]) -> str:
     """One line of key hints, e.g. "← / PgUp previous group   → / PgDn next group"."""
     return "     ".join(f"{b.label}  {b.description}" for b in bindings)
+
+
+def menu_actions(owner: QObject, items: Sequence[tuple[str, Callable[[], object]]]) -> list[QAction]:
+    """A view's menu entries: ("Text\tKey", slot) pairs as QActions owned by `owner`.
+
+    The key after the tab is shown, not bound: a view binds its keys itself (bindings()),
+    so they act only while that view is shown.
+    """
+    actions = []
+    for text, slot in items:
+        action = QAction(text, owner)
+        action.triggered.connect(slot)
+        actions.append(action)
+    return actions

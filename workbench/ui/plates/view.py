@@ -48,7 +48,7 @@ from workbench.core.plates import (
     register_crop_folder,
 )
 from workbench.core.project import Project
-from workbench.ui.keys import KeyBinding, dispatch
+from workbench.ui.keys import KeyBinding, dispatch, menu_actions
 from workbench.ui.plates.prelabels import Reader, predictor_reader, to_prelabels
 from workbench.ui.plates.widgets import CropImages, CropView, PlateTextField, RecentStrip
 from workbench.ui.workers import Runner
@@ -124,12 +124,7 @@ class PlatesView(QWidget):
                  ("Only suspicious labels\tCtrl+F", self.toggle_suspicious),
                  ("Sharp pixels / smooth\tCtrl+N", self.toggle_nearest),
                  ("Rescan crop folders", self.rescan), ("Add crops folder…", self.add_folder)]  # fmt: skip
-        actions = []
-        for text, slot in items:
-            action = QAction(text, self)
-            action.triggered.connect(slot)
-            actions.append(action)
-        return actions
+        return menu_actions(self, items)
 
     def save_pending(self) -> None:
         """Save the text typed on the current crop, if changed (the window calls it on quit)."""

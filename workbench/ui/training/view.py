@@ -32,7 +32,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.project import Project
 from workbench.ml.jobs import JOBS, MODEL_KINDS, JobConfig, JobResult
 from workbench.ml.training.data import DEFAULT_EPOCHS
-from workbench.ui.keys import KeyBinding
+from workbench.ui.keys import KeyBinding, menu_actions
 from workbench.ui.training.cards import ResultCard, StatusCard
 from workbench.ui.training.curves import CurvesPanel
 from workbench.ui.training.progress import RunProgress, clock
@@ -174,12 +174,7 @@ class TrainingView(QWidget):
                  ("Cancel the training\tEsc", self.cancel),
                  ("Show the log\tL", self.toggle_log),
                  ("Read the model status again", self.refresh)]  # fmt: skip
-        actions = []
-        for text, slot in items:
-            action = QAction(text, self)
-            action.triggered.connect(slot)
-            actions.append(action)
-        return actions
+        return menu_actions(self, items)
 
     def running(self) -> bool:
         """True while a job runs (or more are queued behind it)."""
